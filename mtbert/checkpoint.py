@@ -1,0 +1,219 @@
+"""Checkpoints are directories: ``config.json`` + ``model.safetensors`` (+ ``metrics.json``).
+
+For ``frozen`` and ``lora`` models only what differs from the pip-installed backbone is stored (heads, and
+LoRA adapters). A single-task checkpoint is a directory holding one such sub-directory per task.
+Every write is atomic: files go to a temporary directory that is renamed into place.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from transformers import PreTrainedTokenizerBase
+
+from mtbert.backbones import load_backbone
+from mtbert.config import BertConfig, FinetuneConfig, HeadConfig, from_dict, to_dict
+from mtbert.data import sha256_file
+from mtbert.model import MiniBert
+from mtbert.multitask import MultitaskModel, SingleTaskModels
+
+FORMAT = "mtbert-checkpoint"
+VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+METRICS_FILE = "metrics.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory is missing, incomplete or corrupt."""
+
+
+class BackboneCache:
+    """Keeps each pretrained backbone in memory once; every model gets its own copy, never a disk reload."""
+
+    def __init__(self) -> None:
+        self._backbones: dict[str, tuple[MiniBert, PreTrainedTokenizerBase]] = {}
+
+    def get(self, name: str) -> tuple[MiniBert, PreTrainedTokenizerBase]:
+        if name not in self._backbones:
+            self._backbones[name] = load_backbone(name)
+        backbone, tokenizer = self._backbones[name]
+        return copy.deepcopy(backbone), tokenizer
+
+
+# ----- atomic writes ---------------------------------------------------------------------------------------
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def replace_directory(tmp: Path, target: Path) -> None:
+    """Move a fully written directory into place, replacing ``target``."""
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _tmp_dir_for(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+
+
+# ----- save ------------------------------------------------------------------------------------------------
+def stored_state_dict(model: MultitaskModel) -> dict[str, torch.Tensor]:
+    """The tensors a checkpoint stores: all for ``full``; heads (+ LoRA adapters) otherwise."""
+    state = model.state_dict()
+    if model.finetune.mode == "full":
+        keep = state
+    else:
+        keep = {k: v for k, v in state.items() if not k.startswith("backbone.") or "lora_" in k}
+    return {k: v.detach().contiguous().clone() for k, v in keep.items()}
+
+
+def _write_model_files(model: MultitaskModel, directory: Path, extra: dict[str, Any]) -> None:
+    save_file(stored_state_dict(model), str(directory / WEIGHTS_FILE))
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": "multitask",
+        "backbone": model.backbone_name,
+        "bert_config": to_dict(model.backbone.config),
+        "heads": to_dict(model.head_config),
+        "finetune": to_dict(model.finetune),
+        "max_length": model.max_length,
+        "weights_sha256": sha256_file(directory / WEIGHTS_FILE),
+        **extra,
+    }
+    write_json_atomic(directory / CONFIG_FILE, config)
+
+
+def save_checkpoint(
+    model: MultitaskModel | SingleTaskModels,
+    directory: str | os.PathLike,
+    extra: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Save a model (multitask or single-task) as a checkpoint directory, atomically.
+
+    ``extra`` (training args, data hashes, ...) is merged into ``config.json``.
+    """
+    target = Path(directory)
+    tmp = _tmp_dir_for(target)
+    try:
+        extra = extra or {}
+        if isinstance(model, SingleTaskModels):
+            for task, sub in model.models.items():
+                (tmp / task).mkdir()
+                _write_model_files(sub, tmp / task, extra)
+            write_json_atomic(
+                tmp / CONFIG_FILE,
+                {
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "kind": "single",
+                    "tasks": {t: t for t in model.models},
+                    **extra,
+                },
+            )
+        else:
+            _write_model_files(model, tmp, extra)
+        if metrics is not None:
+            write_json_atomic(tmp / METRICS_FILE, metrics)
+        replace_directory(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return target
+
+
+# ----- load ------------------------------------------------------------------------------------------------
+def read_config(directory: Path) -> dict[str, Any]:
+    """Read and check a checkpoint's config.json, naming the problem file in every error."""
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    path = directory / CONFIG_FILE
+    if not path.exists():
+        raise CheckpointError(f"{path} is missing: {directory} is not a complete mtbert checkpoint")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is corrupt (not valid JSON: {err})") from err
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an mtbert checkpoint config (format {FORMAT!r} expected)")
+    return config
+
+
+def _load_multitask(directory: Path, config: dict[str, Any], cache: BackboneCache | None) -> MultitaskModel:
+    weights = directory / WEIGHTS_FILE
+    if not weights.exists():
+        raise CheckpointError(f"{weights} is missing")
+    if config.get("weights_sha256") and sha256_file(weights) != config["weights_sha256"]:
+        raise CheckpointError(f"{weights} is corrupt: its sha256 does not match config.json")
+    try:
+        heads = from_dict(HeadConfig, config["heads"])
+        finetune = from_dict(FinetuneConfig, config["finetune"])
+        bert_config = from_dict(BertConfig, config["bert_config"])
+        name = config["backbone"]
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{directory / CONFIG_FILE} is invalid: {err}") from err
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{weights} is corrupt: {err}") from err
+    if finetune.mode == "full":
+        _, tokenizer = cache.get(name) if cache else load_backbone(name, pretrained=False)
+        backbone = MiniBert(bert_config)
+    else:
+        backbone, tokenizer = cache.get(name) if cache else load_backbone(name)
+        if to_dict(backbone.config) != to_dict(bert_config):
+            raise CheckpointError(f"{directory}: backbone {name!r} does not match the checkpoint's bert_config")
+    model = MultitaskModel(backbone, tokenizer, heads, finetune, name, config.get("max_length", 128))
+    expected = stored_state_dict(model).keys()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{weights} does not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model.load_state_dict(state, strict=False)
+    return model.eval()
+
+
+def load(directory: str | os.PathLike, cache: BackboneCache | None = None) -> MultitaskModel | SingleTaskModels:
+    """Load a checkpoint directory (multitask or single-task). Errors name the missing or corrupt file."""
+    directory = Path(directory)
+    config = read_config(directory)
+    kind = config.get("kind")
+    if kind == "multitask":
+        return _load_multitask(directory, config, cache)
+    if kind == "single":
+        models = {}
+        for task, sub in config.get("tasks", {}).items():
+            sub_dir = directory / sub
+            models[task] = _load_multitask(sub_dir, read_config(sub_dir), cache)
+        if not models:
+            raise CheckpointError(f"{directory / CONFIG_FILE} lists no task models")
+        return SingleTaskModels(models)
+    raise CheckpointError(f"{directory / CONFIG_FILE} has unknown kind {kind!r}")
+
+
+def read_metrics(directory: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint's metrics.json (empty when absent)."""
+    path = Path(directory) / METRICS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}

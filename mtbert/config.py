@@ -1,0 +1,178 @@
+"""Typed configuration dataclasses: the encoder shape, the task heads, and training arguments.
+
+Every checkpoint stores these as JSON (``config.json``) so a model can be rebuilt without code changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, TypeVar
+
+TASKS: tuple[str, ...] = ("sentiment", "paraphrase", "similarity")
+
+T = TypeVar("T")
+
+
+@dataclass
+class BertConfig:
+    """Shape of a BERT encoder (a subset of Hugging Face's ``BertConfig`` with explicit names)."""
+
+    vocab_size: int = 30522
+    hidden_size: int = 384
+    num_layers: int = 6
+    num_heads: int = 12
+    intermediate_size: int = 1536
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    hidden_dropout: float = 0.1
+    attention_dropout: float = 0.1
+    pad_token_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+
+    @classmethod
+    def from_hf(cls, hf: dict[str, Any]) -> BertConfig:
+        """Build from a Hugging Face ``config.json`` dictionary."""
+        if hf.get("hidden_act", "gelu") not in ("gelu", "gelu_new", "gelu_python"):
+            raise ValueError(f"unsupported activation {hf.get('hidden_act')!r}; minBERT implements GELU")
+        if hf.get("position_embedding_type", "absolute") != "absolute":
+            raise ValueError("only absolute position embeddings are supported")
+        return cls(
+            vocab_size=hf["vocab_size"],
+            hidden_size=hf["hidden_size"],
+            num_layers=hf["num_hidden_layers"],
+            num_heads=hf["num_attention_heads"],
+            intermediate_size=hf["intermediate_size"],
+            max_position_embeddings=hf.get("max_position_embeddings", 512),
+            type_vocab_size=hf.get("type_vocab_size", 2),
+            layer_norm_eps=hf.get("layer_norm_eps", 1e-12),
+            hidden_dropout=hf.get("hidden_dropout_prob", 0.1),
+            attention_dropout=hf.get("attention_probs_dropout_prob", 0.1),
+            pad_token_id=hf.get("pad_token_id", 0) or 0,
+        )
+
+
+@dataclass
+class HeadConfig:
+    """Which tasks the model solves and how pairs are encoded and scored."""
+
+    tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    num_sentiment_classes: int = 5
+    pooling: Literal["cls", "mean"] = "cls"
+    pair_encoding: Literal["concat", "cross"] = "cross"
+    # Only for pair_encoding="concat": how the two sentence embeddings u and v are combined.
+    combine: Literal["uv", "uv_diff_prod", "cosine"] = "uv"
+    shared_layer: bool = False
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tasks) - set(TASKS)
+        if unknown or not self.tasks:
+            raise ValueError(f"tasks must be a non-empty subset of {TASKS}, got {self.tasks}")
+        if self.pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
+        if self.pair_encoding not in ("concat", "cross"):
+            raise ValueError(f"pair_encoding must be 'concat' or 'cross', got {self.pair_encoding!r}")
+        if self.combine not in ("uv", "uv_diff_prod", "cosine"):
+            raise ValueError(f"combine must be 'uv', 'uv_diff_prod' or 'cosine', got {self.combine!r}")
+
+
+@dataclass
+class FinetuneConfig:
+    """How the backbone is adapted: frozen, fully fine-tuned, or LoRA adapters (via ``peft``)."""
+
+    mode: Literal["frozen", "full", "lora"] = "lora"
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.1
+    lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("frozen", "full", "lora"):
+            raise ValueError(f"finetune mode must be 'frozen', 'full' or 'lora', got {self.mode!r}")
+
+
+@dataclass
+class TrainConfig:
+    """Training arguments. Saved beside every checkpoint."""
+
+    backbone: str = "minilm-l6"
+    heads: HeadConfig = field(default_factory=HeadConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    # "multi": one shared backbone for all tasks; "single": one model per task.
+    mode: Literal["multi", "single"] = "multi"
+    schedule: Literal["sequential", "round_robin", "annealed"] = "sequential"
+    epochs: int = 3
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    lr: float = 2e-5
+    head_lr: float | None = None  # defaults to lr
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    max_length: int = 128
+    seed: int = 11711
+    # BERT-and-PALs annealed sampling: alpha goes linearly from anneal_start to anneal_end over epochs.
+    anneal_start: float = 1.0
+    anneal_end: float = 0.2
+    # Use only the first N training rows of each task (0 = all): for smoke tests.
+    train_limit: int = 0
+    # Also train on (b, a) for each pair (a, b) in paraphrase/similarity training data.
+    symmetric_pairs: bool = False
+    # Auxiliary supervised SimCSE loss weight (0 = off) and temperature.
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.05
+    sst_file: str = "ids-sst"  # "ids-cfimdb" for the binary movie-review task
+    save_every_steps: int = 200
+    data_dir: str | None = None
+    out_dir: str = "runs/default"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.heads, dict):
+            self.heads = from_dict(HeadConfig, self.heads)
+        if isinstance(self.finetune, dict):
+            self.finetune = from_dict(FinetuneConfig, self.finetune)
+        if self.mode not in ("multi", "single"):
+            raise ValueError(f"mode must be 'multi' or 'single', got {self.mode!r}")
+        if self.schedule not in ("sequential", "round_robin", "annealed"):
+            raise ValueError(f"unknown schedule {self.schedule!r}")
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass as a JSON-ready dictionary."""
+    return dataclasses.asdict(obj)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build dataclass ``cls`` from a dictionary, rejecting unknown keys with a clear message."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}; known: {sorted(names)}")
+    return cls(**data)
+
+
+def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides (``heads.pooling=mean``) to a nested config dictionary.
+
+    Values are parsed as JSON when possible (numbers, booleans, lists), else kept as strings.
+    """
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = config
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return config

@@ -1,0 +1,279 @@
+"""The multitask model: one minBERT backbone with sentiment, paraphrase and similarity heads.
+
+``MultitaskModel`` runs all its tasks on a shared backbone; ``SingleTaskModels`` holds one model per task and
+routes each predict call to its task's model. Both expose the same predict API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from peft import LoraConfig, inject_adapter_in_model
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from mtbert.config import FinetuneConfig, HeadConfig
+from mtbert.data import Batch, Example, Item, bucketed_batches, make_items, tokenize
+from mtbert.heads import (
+    MAX_SIMILARITY,
+    CosinePairHead,
+    PairHead,
+    SentimentHead,
+    SharedPairLayer,
+    combine_pair,
+    pair_feature_size,
+    pool,
+)
+from mtbert.model import MiniBert
+
+SENTIMENT_LABELS = ["very negative", "negative", "neutral", "positive", "very positive"]
+BINARY_SENTIMENT_LABELS = ["negative", "positive"]
+
+
+@dataclass
+class AttentionView:
+    """One model input's tokens and attention probabilities, trimmed to its real (unpadded) tokens."""
+
+    tokens: list[str]
+    segments: list[int]  # 0 for sentence A, 1 for sentence B (cross-encoded pairs)
+    attentions: np.ndarray  # (layers, heads, T, T)
+    dropped_tokens: int = 0  # how many tokens truncation removed
+
+
+@dataclass
+class TaskOutput:
+    """Raw model outputs for a batch: logits (sentiment (B, C), paraphrase (B,)) or scores (similarity (B,))."""
+
+    values: torch.Tensor
+    attentions: list[tuple[torch.Tensor, ...]] | None = None  # per model input: layers x (B, H, T, T)
+
+
+def apply_finetune_mode(backbone: MiniBert, finetune: FinetuneConfig) -> MiniBert:
+    """Freeze the backbone, leave it trainable, or inject LoRA adapters (only they train)."""
+    if finetune.mode == "frozen":
+        backbone.requires_grad_(False)
+    elif finetune.mode == "lora":
+        lora = LoraConfig(
+            r=finetune.lora_rank,
+            lora_alpha=finetune.lora_alpha,
+            lora_dropout=finetune.lora_dropout,
+            target_modules=list(finetune.lora_targets),
+        )
+        backbone = inject_adapter_in_model(lora, backbone)
+    return backbone
+
+
+class MultitaskModel(nn.Module):
+    """A backbone plus the heads for ``heads.tasks``."""
+
+    def __init__(
+        self,
+        backbone: MiniBert,
+        tokenizer: PreTrainedTokenizerBase,
+        heads: HeadConfig,
+        finetune: FinetuneConfig,
+        backbone_name: str = "minilm-l6",
+        max_length: int = 128,
+    ) -> None:
+        super().__init__()
+        self.head_config = heads
+        self.finetune = finetune
+        self.backbone_name = backbone_name
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.backbone = apply_finetune_mode(backbone, finetune)
+        hidden = backbone.config.hidden_size
+        pair_features = pair_feature_size(hidden, heads)
+        cosine = heads.pair_encoding == "concat" and heads.combine == "cosine"
+        pair_tasks = [t for t in heads.tasks if t != "sentiment"]
+        self.shared = (
+            SharedPairLayer(pair_features, hidden, heads.dropout) if heads.shared_layer and pair_tasks else None
+        )
+        head_in = hidden if self.shared is not None else pair_features
+        self.heads = nn.ModuleDict()
+        for task in heads.tasks:
+            if task == "sentiment":
+                self.heads[task] = SentimentHead(hidden, heads.num_sentiment_classes, heads.dropout)
+            elif cosine:
+                self.heads[task] = CosinePairHead(task)
+            else:
+                self.heads[task] = PairHead(head_in, task, heads.dropout)
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.head_config.tasks)
+
+    @property
+    def sentiment_labels(self) -> list[str]:
+        return SENTIMENT_LABELS if self.head_config.num_sentiment_classes == 5 else BINARY_SENTIMENT_LABELS
+
+    def train(self, mode: bool = True) -> MultitaskModel:
+        super().train(mode)
+        if self.finetune.mode == "frozen":
+            self.backbone.eval()  # a frozen backbone is a fixed feature extractor: no dropout
+        return self
+
+    # ----- forward -----------------------------------------------------------------------------------------
+    def embed(
+        self, inputs: dict[str, torch.Tensor], output_attentions: bool = False
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """Pooled embedding (B, C) of one padded input, and its attentions when asked."""
+        grad = torch.is_grad_enabled() and self.finetune.mode != "frozen"
+        with torch.set_grad_enabled(grad):
+            out = self.backbone(
+                inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"], output_attentions
+            )
+            pooled = pool(out.last_hidden_state, inputs["attention_mask"], self.head_config.pooling)
+        return pooled, out.attentions
+
+    def forward(self, task: str, inputs: list[dict[str, torch.Tensor]], output_attentions: bool = False) -> TaskOutput:
+        """Run ``task`` on padded inputs: one for a sentence or cross pair, two (a, b) for a concat pair."""
+        if task not in self.heads:
+            raise ValueError(f"this model has no {task!r} head (tasks: {self.tasks})")
+        embedded = [self.embed(x, output_attentions) for x in inputs]
+        attentions = [att for _, att in embedded] if output_attentions else None
+        pooled = [p for p, _ in embedded]
+        head = self.heads[task]
+        if task == "sentiment":
+            return TaskOutput(head(pooled[0]), attentions)
+        if isinstance(head, CosinePairHead):
+            u, v = pooled
+            if self.shared is not None:
+                u, v = self.shared(u), self.shared(v)
+            return TaskOutput(head(u, v), attentions)
+        features = pooled[0] if len(pooled) == 1 else combine_pair(pooled[0], pooled[1], self.head_config.combine)
+        if self.shared is not None:
+            features = self.shared(features)
+        return TaskOutput(head(features), attentions)
+
+    # ----- prediction --------------------------------------------------------------------------------------
+    def items_for(self, examples: Sequence[Example]) -> list[Item]:
+        """Tokenise examples the way this model encodes them."""
+        return make_items(self.tokenizer, examples, self.head_config.pair_encoding, self.max_length)
+
+    def predict_batches(self, task: str, batches: Sequence[Batch], n: int) -> np.ndarray:
+        """Post-processed predictions for ``n`` items given as batches (probabilities or [0, 5] scores)."""
+        self.eval()
+        out: np.ndarray | None = None
+        with torch.inference_mode():
+            for batch in batches:
+                values = self._postprocess(task, self(task, batch.inputs).values).numpy()
+                if out is None:
+                    out = np.zeros((n, *values.shape[1:]), dtype=np.float32)
+                out[batch.indices] = values
+        assert out is not None
+        return out
+
+    def _postprocess(self, task: str, values: torch.Tensor) -> torch.Tensor:
+        if task == "sentiment":
+            return values.softmax(-1)
+        if task == "paraphrase":
+            return torch.sigmoid(values)
+        return values.clamp(0.0, MAX_SIMILARITY)
+
+    def _predict(
+        self,
+        task: str,
+        a: Sequence[str],
+        b: Sequence[str] | None,
+        return_attentions: bool,
+        batch_size: int,
+    ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
+        a = [a] if isinstance(a, str) else list(a)
+        b = None if b is None else ([b] if isinstance(b, str) else list(b))
+        if b is not None and len(a) != len(b):
+            raise ValueError(f"got {len(a)} first sentences but {len(b)} second sentences")
+        if any(not s.strip() for s in a + (b or [])):
+            raise ValueError("empty sentence: every input needs some text")
+        examples = [Example(str(i), x, None if b is None else b[i]) for i, x in enumerate(a)]
+        items = self.items_for(examples)
+        if not return_attentions:
+            return self.predict_batches(task, bucketed_batches(items, batch_size, shuffle=False), len(items))
+        return self._predict_with_attentions(task, a, b, items)
+
+    def _predict_with_attentions(
+        self, task: str, a: list[str], b: list[str] | None, items: list[Item]
+    ) -> tuple[np.ndarray, list[list[AttentionView]]]:
+        self.eval()
+        if b is None or self.head_config.pair_encoding == "cross":
+            _, dropped = tokenize(self.tokenizer, a, b, self.max_length)
+            dropped_per_input = [[d] for d in dropped]
+        else:
+            _, dropped_a = tokenize(self.tokenizer, a, None, self.max_length)
+            _, dropped_b = tokenize(self.tokenizer, b, None, self.max_length)
+            dropped_per_input = [[x, y] for x, y in zip(dropped_a, dropped_b)]
+        values, views = [], []
+        with torch.inference_mode():
+            for i, item in enumerate(items):  # one at a time: attentions of a single input need no padding
+                batch = bucketed_batches([item], 1, shuffle=False)[0]
+                out = self(task, batch.inputs, output_attentions=True)
+                values.append(self._postprocess(task, out.values).numpy()[0])
+                example_views = []
+                for k, (feat, att) in enumerate(zip(item.inputs, out.attentions or [])):
+                    example_views.append(
+                        AttentionView(
+                            tokens=self.tokenizer.convert_ids_to_tokens(feat.input_ids),
+                            segments=list(feat.token_type_ids),
+                            attentions=torch.stack([layer[0] for layer in att]).numpy(),
+                            dropped_tokens=dropped_per_input[i][k],
+                        )
+                    )
+                views.append(example_views)
+        return np.stack(values), views
+
+    def predict_sentiment(self, texts: Sequence[str] | str, return_attentions: bool = False, batch_size: int = 64):
+        """Class probabilities (N, C); with ``return_attentions`` also one AttentionView list per text."""
+        return self._predict("sentiment", texts, None, return_attentions, batch_size)
+
+    def predict_paraphrase(
+        self, a: Sequence[str] | str, b: Sequence[str] | str, return_attentions: bool = False, batch_size: int = 64
+    ):
+        """Paraphrase probabilities (N,); with ``return_attentions`` also attention views per pair."""
+        return self._predict("paraphrase", a, b, return_attentions, batch_size)
+
+    def predict_similarity(
+        self, a: Sequence[str] | str, b: Sequence[str] | str, return_attentions: bool = False, batch_size: int = 64
+    ):
+        """Similarity scores in [0, 5] (N,); with ``return_attentions`` also attention views per pair."""
+        return self._predict("similarity", a, b, return_attentions, batch_size)
+
+    def predict(self, task: str, a, b=None, return_attentions: bool = False, batch_size: int = 64):
+        """Dispatch to ``predict_<task>``."""
+        if task == "sentiment":
+            return self.predict_sentiment(a, return_attentions, batch_size)
+        return self._predict(task, a, b, return_attentions, batch_size)
+
+
+class SingleTaskModels:
+    """One model per task behind the multitask predict API: each call goes to its task's model."""
+
+    def __init__(self, models: dict[str, MultitaskModel]) -> None:
+        self.models = models
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.models)
+
+    @property
+    def sentiment_labels(self) -> list[str]:
+        return self.model_for("sentiment").sentiment_labels
+
+    def model_for(self, task: str) -> MultitaskModel:
+        if task not in self.models:
+            raise ValueError(f"no single-task model for {task!r} (tasks: {self.tasks})")
+        return self.models[task]
+
+    def predict_sentiment(self, texts, return_attentions: bool = False, batch_size: int = 64):
+        return self.model_for("sentiment").predict_sentiment(texts, return_attentions, batch_size)
+
+    def predict_paraphrase(self, a, b, return_attentions: bool = False, batch_size: int = 64):
+        return self.model_for("paraphrase").predict_paraphrase(a, b, return_attentions, batch_size)
+
+    def predict_similarity(self, a, b, return_attentions: bool = False, batch_size: int = 64):
+        return self.model_for("similarity").predict_similarity(a, b, return_attentions, batch_size)
+
+    def predict(self, task: str, a, b=None, return_attentions: bool = False, batch_size: int = 64):
+        return self.model_for(task).predict(task, a, b, return_attentions, batch_size)

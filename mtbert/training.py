@@ -1,0 +1,378 @@
+"""Training: single-task and multitask (sequential, round-robin, annealed) with resumable state.
+
+Layout of an output directory ``out_dir``:
+- ``best/``: the best checkpoint by dev metric (the task's metric, or the overall score for multitask).
+- ``state/``: what ``--resume`` continues from (trainable weights, optimizer, scheduler, RNG, position).
+- ``log.jsonl``: one line per epoch with training losses and dev metrics.
+Single-task mode trains one model per task under ``out_dir/tasks/<task>/`` and assembles ``best/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from mtbert.backbones import load_backbone
+from mtbert.checkpoint import (
+    load,
+    replace_directory,
+    save_checkpoint,
+    stored_state_dict,
+    write_json_atomic,
+)
+from mtbert.config import TASKS, TrainConfig, to_dict
+from mtbert.data import Batch, Example, Item, bucketed_batches, read_examples, resolve_data_dir, sha256_file, task_file
+from mtbert.evaluation import evaluate, overall_score, task_score
+from mtbert.multitask import MultitaskModel, SingleTaskModels
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """Ctrl-C or SIGTERM: state was saved and ``--resume`` continues."""
+
+
+@dataclass
+class TaskData:
+    """One task's tokenised training items."""
+
+    task: str
+    items: list[Item]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(config: TrainConfig, tasks: list[str]) -> MultitaskModel:
+    """A fresh model: pretrained backbone, new heads for ``tasks``, fine-tune mode applied."""
+    backbone, tokenizer = load_backbone(config.backbone)
+    heads = type(config.heads)(**{**to_dict(config.heads), "tasks": tasks})
+    return MultitaskModel(backbone, tokenizer, heads, config.finetune, config.backbone, config.max_length)
+
+
+def load_task_data(model: MultitaskModel, config: TrainConfig, data_dir: Path, task: str) -> TaskData:
+    """Read and tokenise a task's training file (first ``train_limit`` rows if set)."""
+    examples = read_examples(task_file(data_dir, task, "train", config.sst_file), task)
+    if config.train_limit:
+        examples = examples[: config.train_limit]
+    if config.symmetric_pairs and task != "sentiment":
+        examples = examples + [Example(e.id, e.b or "", e.a, e.label) for e in examples]
+    return TaskData(task, model.items_for(examples))
+
+
+def task_loss(model: MultitaskModel, task: str, batch: Batch) -> torch.Tensor:
+    """The task's training loss: cross-entropy, binary cross-entropy on the logit, or MSE on the 0-5 score."""
+    values = model(task, batch.inputs).values
+    assert batch.labels is not None
+    if task == "sentiment":
+        return F.cross_entropy(values, batch.labels.long())
+    if task == "paraphrase":
+        return F.binary_cross_entropy_with_logits(values, batch.labels)
+    return F.mse_loss(values, batch.labels)
+
+
+def epoch_plan(config: TrainConfig, batches: dict[str, list[Batch]], epoch: int) -> list[list[tuple[str, Batch]]]:
+    """The steps of one epoch; each step is a list of (task, batch) whose losses are summed."""
+    tasks = list(batches)
+    if len(tasks) == 1 or config.schedule == "sequential":
+        return [[(task, b)] for task in tasks for b in batches[task]]
+    if config.schedule == "round_robin":
+        steps = max(len(b) for b in batches.values())
+        return [[(task, batches[task][i % len(batches[task])]) for task in tasks] for i in range(steps)]
+    # annealed (BERT-and-PALs): sample a task with probability proportional to N_task ** alpha.
+    frac = epoch / max(config.epochs - 1, 1)
+    alpha = config.anneal_start + (config.anneal_end - config.anneal_start) * frac
+    sizes = np.array([len(batches[t]) for t in tasks], dtype=float)
+    probs = sizes**alpha / (sizes**alpha).sum()
+    rng = np.random.default_rng(config.seed + epoch)
+    cursor = dict.fromkeys(tasks, 0)
+    plan = []
+    for task_index in rng.choice(len(tasks), size=int(sizes.sum()), p=probs):
+        task = tasks[task_index]
+        plan.append([(task, batches[task][cursor[task] % len(batches[task])])])
+        cursor[task] += 1
+    return plan
+
+
+def make_optimizer(model: MultitaskModel, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with no weight decay on biases and LayerNorms, and ``head_lr`` for the heads."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_head = not name.startswith("backbone.")
+        no_decay = param.ndim < 2
+        groups.setdefault((is_head, no_decay), []).append(param)
+    head_lr = config.head_lr or config.lr
+    return torch.optim.AdamW(
+        [
+            {
+                "params": params,
+                "lr": head_lr if is_head else config.lr,
+                "weight_decay": 0.0 if nd else config.weight_decay,
+            }
+            for (is_head, nd), params in groups.items()
+        ]
+    )
+
+
+def linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float):
+    """Linear warm-up over ``warmup_ratio`` of the steps, then linear decay to zero."""
+    warmup = max(1, int(total_steps * warmup_ratio))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so a kill saves state like Ctrl-C does."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Trainer:
+    """Trains one model (single task or multitask) into ``out_dir`` with resumable state."""
+
+    def __init__(self, config: TrainConfig, tasks: list[str], out_dir: Path, data_dir: Path) -> None:
+        self.config, self.tasks, self.out_dir, self.data_dir = config, tasks, out_dir, data_dir
+        self.state_dir, self.best_dir, self.log_path = out_dir / "state", out_dir / "best", out_dir / "log.jsonl"
+        set_seed(config.seed)
+        self.model = build_model(config, tasks)
+        self.data = {task: load_task_data(self.model, config, data_dir, task) for task in tasks}
+        self.optimizer = make_optimizer(self.model, config)
+        steps_per_epoch = len(epoch_plan(config, self._batches(0), 0))
+        self.total_steps = steps_per_epoch * config.epochs
+        self.scheduler = linear_schedule(self.optimizer, self.total_steps, config.warmup_ratio)
+        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.best_score, self.best_epoch, self.train_seconds = -math.inf, -1, 0.0
+        self.epoch_losses: dict[str, list[float]] = {}
+
+    def _batches(self, epoch: int) -> dict[str, list[Batch]]:
+        pad_id = self.model.tokenizer.pad_token_id or 0
+        seed = self.config.seed + 1000 * epoch
+        return {
+            t: bucketed_batches(d.items, self.config.batch_size, True, seed + i, pad_id)
+            for i, (t, d) in enumerate(self.data.items())
+        }
+
+    def data_hashes(self) -> dict[str, str]:
+        """sha256 of every data file used (train and dev)."""
+        hashes = {}
+        for task in self.tasks:
+            for split in ("train", "dev"):
+                path = task_file(self.data_dir, task, split, self.config.sst_file)
+                if path.exists():
+                    hashes[path.name] = sha256_file(path)
+        return hashes
+
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    # ----- resumable state ---------------------------------------------------------------------------------
+    def save_state(self) -> None:
+        tmp = self.out_dir / ".state.tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        save_file(stored_state_dict(self.model), str(tmp / "weights.safetensors"))
+        # Our own file, read back with weights_only=True (tensors and plain containers only).
+        torch.save(
+            {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+            },
+            tmp / "optimizer.pt",
+        )
+        write_json_atomic(
+            tmp / "state.json",
+            {
+                "epoch": self.epoch,
+                "step_in_epoch": self.step_in_epoch,
+                "global_step": self.global_step,
+                "best_score": self.best_score,
+                "best_epoch": self.best_epoch,
+                "train_seconds": self.train_seconds,
+                "epoch_losses": self.epoch_losses,
+                "config": to_dict(self.config),
+            },
+        )
+        replace_directory(tmp, self.state_dir)
+
+    def load_state(self) -> bool:
+        if not (self.state_dir / "state.json").exists():
+            return False
+        state = json.loads((self.state_dir / "state.json").read_text())
+        self.model.load_state_dict(load_file(str(self.state_dir / "weights.safetensors")), strict=False)
+        extra = torch.load(self.state_dir / "optimizer.pt", weights_only=True)
+        self.optimizer.load_state_dict(extra["optimizer"])
+        self.scheduler.load_state_dict(extra["scheduler"])
+        torch.set_rng_state(extra["torch_rng"])
+        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        self.global_step, self.best_score = state["global_step"], state["best_score"]
+        self.best_epoch, self.train_seconds = state["best_epoch"], state["train_seconds"]
+        self.epoch_losses = state["epoch_losses"]
+        return True
+
+    # ----- loop --------------------------------------------------------------------------------------------
+    def score(self, metrics: dict[str, float]) -> float:
+        if len(self.tasks) == 1:
+            return task_score(self.tasks[0], metrics)
+        overall = overall_score(metrics)
+        return overall if overall is not None else float(np.mean([task_score(t, metrics) for t in self.tasks]))
+
+    def run(self, resume: bool = False) -> dict[str, Any]:
+        """Train to the configured number of epochs; returns the best checkpoint's metrics."""
+        if resume and self.load_state():
+            print(f"resuming {self.out_dir} at epoch {self.epoch + 1}, step {self.step_in_epoch}")
+        elif not resume and self.log_path.exists():
+            self.log_path.unlink()
+        with sigterm_as_interrupt():
+            try:
+                while self.epoch < self.config.epochs:
+                    self._run_epoch()
+            except KeyboardInterrupt:
+                self.save_state()
+                raise TrainingInterrupted(
+                    f"interrupted at epoch {self.epoch + 1}, step {self.step_in_epoch}; state saved in "
+                    f"{self.state_dir}: run again with --resume to continue"
+                ) from None
+        return json.loads((self.best_dir / "metrics.json").read_text())
+
+    def _run_epoch(self) -> None:
+        plan = epoch_plan(self.config, self._batches(self.epoch), self.epoch)
+        self.model.train()
+        start = time.time()
+        bar = tqdm(total=len(plan), initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{self.config.epochs}")
+        for step in plan[self.step_in_epoch :]:
+            self.optimizer.zero_grad(set_to_none=True)
+            total = 0.0
+            for task, batch in step:
+                loss = task_loss(self.model, task, batch)
+                if not torch.isfinite(loss):
+                    bar.close()
+                    where = f"best checkpoint (epoch {self.best_epoch + 1}) is in {self.best_dir}"
+                    raise TrainingDiverged(
+                        f"loss became {loss.item()} on task {task} at epoch {self.epoch + 1}, step "
+                        f"{self.step_in_epoch}; training stopped. The last good "
+                        + (where if self.best_epoch >= 0 else f"state is in {self.state_dir}")
+                    )
+                loss.backward()
+                total += loss.item()
+                self.epoch_losses.setdefault(task, []).append(loss.item())
+            torch.nn.utils.clip_grad_norm_(
+                [p for p in self.model.parameters() if p.requires_grad], self.config.max_grad_norm
+            )
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step_in_epoch += 1
+            self.global_step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{total:.4f}")
+            if self.config.save_every_steps and self.step_in_epoch % self.config.save_every_steps == 0:
+                self.train_seconds += time.time() - start
+                start = time.time()
+                self.save_state()
+        bar.close()
+        self.train_seconds += time.time() - start
+        self._end_epoch()
+
+    def _end_epoch(self) -> None:
+        report = evaluate(
+            self.model, self.data_dir, "dev", self.tasks, self.config.sst_file, self.config.eval_batch_size
+        )
+        score = self.score(report.metrics)
+        entry = {
+            "epoch": self.epoch + 1,
+            "global_step": self.global_step,
+            "train_loss": {t: float(np.mean(v)) for t, v in self.epoch_losses.items()},
+            "dev": report.metrics,
+            "train_seconds": round(self.train_seconds, 1),
+        }
+        print(json.dumps(entry))
+        if score > self.best_score:
+            self.best_score, self.best_epoch = score, self.epoch
+            metrics = {
+                **report.metrics,
+                "epoch": self.epoch + 1,
+                "train_seconds": round(self.train_seconds, 1),
+                "trainable_parameters": self.trainable_parameters(),
+                "seed": self.config.seed,
+            }
+            extra = {"train": to_dict(self.config), "data_sha256": self.data_hashes()}
+            save_checkpoint(self.model, self.best_dir, extra, metrics)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self.epoch_losses = {}
+        self.save_state()
+
+
+def train(config: TrainConfig, resume: bool = False) -> Path:
+    """Train as configured; returns the best checkpoint directory (``out_dir/best``)."""
+    data_dir = resolve_data_dir(config.data_dir)
+    out_dir = Path(config.out_dir)
+    tasks = list(config.heads.tasks)
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown tasks {unknown}")
+    if config.mode == "multi":
+        Trainer(config, tasks, out_dir, data_dir).run(resume)
+        return out_dir / "best"
+    # single-task: one model per task, then assemble them into one single-task checkpoint
+    metrics: dict[str, Any] = {}
+    for task in tasks:
+        task_dir = out_dir / "tasks" / task
+        done = (task_dir / "state" / "state.json").exists() and json.loads(
+            (task_dir / "state" / "state.json").read_text()
+        )["epoch"] >= config.epochs
+        if not (resume and done):
+            Trainer(config, [task], task_dir, data_dir).run(resume)
+        metrics[task] = json.loads((task_dir / "best" / "metrics.json").read_text())
+    models = {task: load(out_dir / "tasks" / task / "best") for task in tasks}
+    combined = {k: v for m in metrics.values() for k, v in m.items() if k in ("sst_acc", "quora_acc", "sts_pearson")}
+    overall = overall_score(combined)
+    if overall is not None:
+        combined["overall"] = overall
+    combined["train_seconds"] = round(sum(m["train_seconds"] for m in metrics.values()), 1)
+    combined["trainable_parameters"] = sum(m["trainable_parameters"] for m in metrics.values())
+    combined["seed"] = config.seed
+    combined["per_task"] = metrics
+    save_checkpoint(SingleTaskModels(models), out_dir / "best", {"train": to_dict(config)}, combined)  # type: ignore[arg-type]
+    return out_dir / "best"

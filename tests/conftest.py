@@ -1,0 +1,65 @@
+"""Shared fixtures: a small data directory cut from the real files (or made up when they are absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
+
+from mtbert.data import resolve_data_dir  # noqa: E402
+
+SYNTHETIC = {
+    "ids-sst": (
+        "sentence\tsentiment",
+        ["a truly great film\t4", "an awful mess\t0", "it is a film\t2", "rather good\t3", "not very good\t1"],
+    ),
+    "quora": (
+        "sentence1\tsentence2\tis_duplicate",
+        ["how do i cook rice?\thow to cook rice?\t1.0", "what is love?\twhere is paris?\t0.0"],
+    ),
+    "sts": (
+        "sentence1\tsentence2\tsimilarity",
+        [
+            "a man plays guitar.\ta man is playing a guitar.\t4.8",
+            "a dog runs.\tthe market fell today.\t0.2",
+            "a woman slices onions.\ta woman is cutting an onion.\t4.2",
+            "two kids play.\ta child sleeps.\t1.4",
+        ],
+    ),
+}
+
+
+def _write_small_data(target: Path, rows: int) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        source = resolve_data_dir()
+    except FileNotFoundError:
+        source = None
+    for stem, (header, lines) in SYNTHETIC.items():
+        for split in ("train", "dev"):
+            path = source / f"{stem}-{split}.csv" if source else None
+            if path is not None and path.exists():
+                text = path.read_text(encoding="utf-8").splitlines()
+                content = text[: rows + 1]
+            else:
+                content = [f"\tid\t{header}"] + [
+                    f"{i}\tx{i}\t{line}" for i, line in enumerate((lines * (rows // len(lines) + 1))[:rows])
+                ]
+            (target / f"{stem}-{split}.csv").write_text("\n".join(content) + "\n", encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Train/dev files with 240 rows per task (the real files' first rows when available)."""
+    return _write_small_data(tmp_path_factory.mktemp("data"), 240)
+
+
+@pytest.fixture(scope="session")
+def backbone_cache():
+    from mtbert.checkpoint import BackboneCache
+
+    return BackboneCache()

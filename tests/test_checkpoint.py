@@ -1,0 +1,113 @@
+"""Checkpoint round trips, sizes and clear errors for missing or corrupt files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mtbert.checkpoint import CheckpointError, load, save_checkpoint
+from mtbert.multitask import SingleTaskModels
+from tests.test_multitask import make_model
+
+A, B = ["a man plays a guitar.", "how do i learn python?"], ["someone plays music.", "how can i learn python fast?"]
+
+
+def _perturb_heads(model):
+    # Random heads and non-zero adapters so that a round trip that dropped them would change predictions.
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.requires_grad and ("lora_B" in name or not name.startswith("backbone.")):
+                p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+def _predictions(model):
+    return (model.predict_sentiment(A), model.predict_paraphrase(A, B), model.predict_similarity(A, B))
+
+
+@pytest.mark.parametrize("mode", ["lora", "frozen", "full"])
+@pytest.mark.parametrize("encoding", ["cross", "concat"])
+def test_round_trip_gives_identical_predictions(backbone_cache, tmp_path, mode, encoding):
+    model = _perturb_heads(make_model(backbone_cache, encoding, "uv_diff_prod", mode=mode, shared=True))
+    if mode == "full":
+        with torch.no_grad():
+            model.backbone.blocks[0].ffn.up.weight.mul_(1.01)  # full checkpoints must carry backbone weights
+    before = _predictions(model)
+    save_checkpoint(model, tmp_path / "ckpt", {"note": "test"}, {"sts_pearson": 0.5})
+    loaded = load(tmp_path / "ckpt", backbone_cache)
+    for x, y in zip(before, _predictions(loaded)):
+        np.testing.assert_array_equal(x, y)
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert config["finetune"]["mode"] == mode and config["note"] == "test"
+    assert json.loads((tmp_path / "ckpt" / "metrics.json").read_text()) == {"sts_pearson": 0.5}
+    assert not list(tmp_path.glob(".*")), "no temporary files are left behind"
+
+
+def test_lora_checkpoint_is_small(backbone_cache, tmp_path):
+    model = make_model(backbone_cache, mode="lora")
+    save_checkpoint(model, tmp_path / "ckpt")
+    size = sum(f.stat().st_size for f in (tmp_path / "ckpt").iterdir())
+    assert size < 5 * 1024 * 1024
+    full = make_model(backbone_cache, mode="full")
+    save_checkpoint(full, tmp_path / "full")
+    assert (tmp_path / "full" / "model.safetensors").stat().st_size > 80 * 1024 * 1024
+
+
+def test_single_task_checkpoint_routes_each_task(backbone_cache, tmp_path):
+    models = {t: _perturb_heads(make_model(backbone_cache, tasks=[t])) for t in ("sentiment", "similarity")}
+    single = SingleTaskModels(models)
+    save_checkpoint(single, tmp_path / "single")
+    loaded = load(tmp_path / "single", backbone_cache)
+    assert isinstance(loaded, SingleTaskModels) and loaded.tasks == ["sentiment", "similarity"]
+    np.testing.assert_array_equal(loaded.predict_sentiment(A), models["sentiment"].predict_sentiment(A))
+    np.testing.assert_array_equal(loaded.predict_similarity(A, B), models["similarity"].predict_similarity(A, B))
+    with pytest.raises(ValueError, match="paraphrase"):
+        loaded.predict_paraphrase(A, B)
+
+
+@pytest.fixture
+def saved(backbone_cache, tmp_path):
+    save_checkpoint(make_model(backbone_cache), tmp_path / "ckpt")
+    return tmp_path / "ckpt"
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load(tmp_path / "nowhere")
+
+
+def test_missing_config_names_the_file(saved):
+    (saved / "config.json").unlink()
+    with pytest.raises(CheckpointError, match=r"config\.json is missing"):
+        load(saved)
+
+
+def test_corrupt_config_names_the_file(saved):
+    (saved / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"config\.json is corrupt"):
+        load(saved)
+
+
+def test_missing_weights_names_the_file(saved):
+    (saved / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"model\.safetensors is missing"):
+        load(saved)
+
+
+def test_corrupt_weights_name_the_file(saved):
+    data = (saved / "model.safetensors").read_bytes()
+    (saved / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors is corrupt"):
+        load(saved)
+
+
+def test_weights_that_do_not_fit_the_config(saved):
+    config = json.loads((saved / "config.json").read_text())
+    config["heads"]["tasks"] = ["sentiment"]
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load(saved)

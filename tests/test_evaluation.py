@@ -1,0 +1,67 @@
+"""Metrics, the evaluate CLI's files, and CS224N prediction files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mtbert.checkpoint import save_checkpoint
+from mtbert.evaluation import evaluate, overall_score, score_task
+from tests.test_multitask import make_model
+from train.evaluate import main as evaluate_main
+
+
+def test_overall_formula():
+    assert overall_score({"sst_acc": 0.5, "quora_acc": 0.8, "sts_pearson": 0.6}) == pytest.approx((0.5 + 0.8 + 0.8) / 3)
+    assert overall_score({"sst_acc": 0.5}) is None
+
+
+def test_task_scores():
+    assert score_task("sentiment", np.array([0, 1, 2]), np.eye(3)[[0, 1, 1]]) == pytest.approx(2 / 3)
+    assert score_task("paraphrase", np.array([1, 0]), np.array([0.7, 0.6])) == 0.5
+    assert score_task("similarity", np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 6.0])) == pytest.approx(1.0)
+
+
+def test_evaluate_reports_every_task(backbone_cache, small_data):
+    report = evaluate(make_model(backbone_cache), small_data, "dev")
+    assert set(report.metrics) == {"sst_acc", "quora_acc", "sts_pearson", "overall"}
+    assert np.array(report.confusion["sentiment"]).sum() == len(report.predictions["sentiment"])
+    assert np.array(report.confusion["paraphrase"]).shape == (2, 2)
+
+
+def test_evaluate_cli_writes_metrics_confusion_and_predictions(backbone_cache, small_data, tmp_path):
+    save_checkpoint(make_model(backbone_cache, "concat", tasks=["similarity"]), tmp_path / "sim")
+    save_checkpoint(make_model(backbone_cache), tmp_path / "all" / "best")
+    test_file = small_data / "sts-test-student.csv"
+    test_file.write_text("\tid\tsentence1\tsentence2\n0\tq1\tA cat sits.\tA cat is sitting.\n")
+    try:
+        code = evaluate_main(
+            [
+                str(tmp_path / "sim"),
+                str(tmp_path / "all" / "best"),
+                "--data-dir",
+                str(small_data),
+                "--json",
+                str(tmp_path / "out.json"),
+                "--out-dir",
+                str(tmp_path / "eval"),
+                "--write-predictions",
+            ]
+        )
+    finally:
+        test_file.unlink()
+    assert code == 0
+    results = json.loads((tmp_path / "out.json").read_text())
+    assert set(results) == {"sim", "all"}
+    assert set(results["sim"]) == {"sts_pearson"} and "overall" in results["all"]
+    assert (tmp_path / "eval" / "all" / "sentiment-dev-predictions.csv").exists()
+    assert json.loads((tmp_path / "eval" / "all" / "confusion-dev.json").read_text())["paraphrase"]
+    lines = (tmp_path / "eval" / "sim" / "sts-test-output.csv").read_text().splitlines()
+    assert lines[0].startswith("id") and lines[1].startswith("q1 , ")
+
+
+def test_evaluate_cli_reports_missing_checkpoint(tmp_path, small_data, capsys):
+    assert evaluate_main([str(tmp_path / "missing"), "--data-dir", str(small_data)]) == 2
+    assert "does not exist" in capsys.readouterr().err

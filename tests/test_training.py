@@ -1,0 +1,147 @@
+"""Tiny training runs: the loss goes down, Ctrl-C resumes exactly, NaN stops cleanly, schedules."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import mtbert.training as training
+from mtbert.checkpoint import load
+from mtbert.config import FinetuneConfig, HeadConfig, TrainConfig
+from mtbert.data import Example, read_examples
+from mtbert.evaluation import predict_examples
+from mtbert.training import TrainingDiverged, TrainingInterrupted, epoch_plan, train
+
+
+def config(small_data, out, **overrides) -> TrainConfig:
+    base = dict(
+        heads=HeadConfig(tasks=["similarity"], pair_encoding="cross", pooling="mean"),
+        finetune=FinetuneConfig(mode="lora", lora_rank=4, lora_targets=["query", "value"]),
+        epochs=2,
+        batch_size=16,
+        lr=1e-3,
+        train_limit=160,
+        save_every_steps=4,
+        data_dir=str(small_data),
+        out_dir=str(out),
+    )
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def _mse(model, data_dir):
+    examples = read_examples(data_dir / "sts-train.csv", "similarity")[:160]
+    predictions = predict_examples(model, "similarity", examples)
+    return float(np.mean((predictions - np.array([e.label for e in examples])) ** 2))
+
+
+def test_tiny_run_lowers_the_loss(small_data, tmp_path, backbone_cache):
+    cfg = config(small_data, tmp_path / "run", epochs=4, lr=3e-3)
+    before = _mse(training.build_model(cfg, ["similarity"]), small_data)
+    best = train(cfg)
+    after = _mse(load(best, backbone_cache), small_data)
+    assert after < 0.7 * before
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == [1, 2, 3, 4] and "sts_pearson" in log[0]["dev"]
+    metrics = json.loads((best / "metrics.json").read_text())
+    assert metrics["trainable_parameters"] > 0 and metrics["seed"] == cfg.seed
+    assert json.loads((best / "config.json").read_text())["data_sha256"]["sts-train.csv"]
+
+
+def test_interrupt_then_resume_matches_an_uninterrupted_run(small_data, tmp_path, monkeypatch):
+    straight = json.loads((train(config(small_data, tmp_path / "a")) / "metrics.json").read_text())
+    real_loss = training.task_loss
+    calls = {"n": 0}
+
+    def interrupting_loss(*args):
+        calls["n"] += 1
+        if calls["n"] == 13:  # epoch 2, step 3: between two periodic state saves
+            raise KeyboardInterrupt
+        return real_loss(*args)
+
+    monkeypatch.setattr(training, "task_loss", interrupting_loss)
+    with pytest.raises(TrainingInterrupted, match="--resume"):
+        train(config(small_data, tmp_path / "b"))
+    monkeypatch.setattr(training, "task_loss", real_loss)
+    resumed = json.loads((train(config(small_data, tmp_path / "b"), resume=True) / "metrics.json").read_text())
+    assert resumed["sts_pearson"] == pytest.approx(straight["sts_pearson"], abs=1e-6)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(small_data, tmp_path, monkeypatch):
+    real_loss = training.task_loss
+    calls = {"n": 0}
+
+    def nan_in_epoch_two(*args):
+        calls["n"] += 1
+        loss = real_loss(*args)
+        return loss * float("nan") if calls["n"] == 12 else loss
+
+    monkeypatch.setattr(training, "task_loss", nan_in_epoch_two)
+    with pytest.raises(TrainingDiverged, match="loss became nan") as info:
+        train(config(small_data, tmp_path / "run"))
+    assert "epoch 1" in str(info.value) and str(tmp_path / "run" / "best") in str(info.value)
+    model = load(tmp_path / "run" / "best")
+    assert np.isfinite(model.predict_similarity(["a"], ["b"])).all()
+
+
+def test_single_task_mode_builds_one_model_per_task(small_data, tmp_path):
+    cfg = config(
+        small_data,
+        tmp_path / "single",
+        mode="single",
+        epochs=1,
+        train_limit=48,
+        heads=HeadConfig(tasks=["sentiment", "similarity"], pair_encoding="concat"),
+    )
+    best = train(cfg)
+    model = load(best)
+    assert model.tasks == ["sentiment", "similarity"]
+    metrics = json.loads((best / "metrics.json").read_text())
+    assert {"sst_acc", "sts_pearson"} <= set(metrics)
+
+
+@pytest.mark.parametrize("schedule", ["sequential", "round_robin", "annealed"])
+def test_schedules_cover_the_tasks(schedule):
+    batches = {"sentiment": list(range(10)), "paraphrase": list(range(30)), "similarity": list(range(5))}
+    cfg = TrainConfig(schedule=schedule, epochs=3)
+    plan = epoch_plan(cfg, batches, 0)
+    tasks = [task for step in plan for task, _ in step]
+    if schedule == "sequential":
+        assert len(plan) == 45 and tasks == ["sentiment"] * 10 + ["paraphrase"] * 30 + ["similarity"] * 5
+    elif schedule == "round_robin":
+        assert len(plan) == 30 and all(len(step) == 3 for step in plan)
+    else:
+        assert len(plan) == 45 and set(tasks) == set(batches)
+        late = [t for step in epoch_plan(cfg, batches, 2) for t, _ in step]
+        # alpha anneals from 1 to 0.2: the largest task's share shrinks
+        assert late.count("paraphrase") < tasks.count("paraphrase") + 5
+
+
+def test_multitask_run_scores_overall(small_data, tmp_path):
+    cfg = config(
+        small_data,
+        tmp_path / "multi",
+        epochs=1,
+        train_limit=32,
+        schedule="round_robin",
+        heads=HeadConfig(tasks=["sentiment", "paraphrase", "similarity"], shared_layer=True),
+    )
+    metrics = json.loads((train(cfg) / "metrics.json").read_text())
+    assert {"sst_acc", "quora_acc", "sts_pearson", "overall"} <= set(metrics)
+
+
+def test_symmetric_pairs_doubles_pair_data(small_data, tmp_path):
+    cfg = config(small_data, tmp_path / "x", symmetric_pairs=True, train_limit=10)
+    model = training.build_model(cfg, ["similarity"])
+    data = training.load_task_data(model, cfg, small_data, "similarity")
+    assert len(data.items) == 20
+
+
+def test_build_model_uses_given_tasks(small_data, tmp_path):
+    model = training.build_model(config(small_data, tmp_path), ["paraphrase"])
+    assert list(model.heads) == ["paraphrase"]
+    assert isinstance(model.predict_paraphrase([Example("0", "a").a], ["b"]), np.ndarray)
+    assert torch.is_tensor(next(model.parameters()))

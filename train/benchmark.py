@@ -1,0 +1,39 @@
+"""Inference benchmark: ``python -m train.benchmark [--data-dir D] [--json assets/benchmark.json]``.
+
+Measures, in one run, on the SST dev sentences (batch 64, inference mode): minBERT vs transformers'
+BertModel on the same file-order batches; minBERT on evaluation's length-bucketed batches; and the
+single-pair latency with ``return_attentions=True``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mtbert.benchmark import machine_info, pair_latency, throughput_benchmark
+from mtbert.checkpoint import write_json_atomic
+from mtbert.data import read_examples, resolve_data_dir, task_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="write the results here (e.g. assets/benchmark.json)")
+    args = parser.parse_args(argv)
+    sentences = [
+        e.a for e in read_examples(task_file(resolve_data_dir(args.data_dir), "sentiment", "dev"), "sentiment")
+    ]
+    result = {"sentences": len(sentences), "batch_size": 64, **throughput_benchmark(sentences, repeats=args.repeats)}
+    result.update(pair_latency())
+    result["machine"] = machine_info()
+    print(json.dumps(result, indent=2))
+    if args.json:
+        write_json_atomic(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

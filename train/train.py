@@ -1,0 +1,37 @@
+"""Train mtbert: ``python -m train.train --config train/configs/X.toml [key=value ...] [--resume]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mtbert.config import TrainConfig, apply_overrides, from_dict
+from mtbert.presets import read_preset
+from mtbert.training import TrainingDiverged, TrainingInterrupted, train
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", required=True, help="preset file (TOML) in train/configs/")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. epochs=1 heads.pooling=mean")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/state")
+    parser.add_argument("--data-dir", help="folder with the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")
+    parser.add_argument("--out", help="output directory (overrides out_dir)")
+    args = parser.parse_args(argv)
+    raw = apply_overrides(read_preset(args.config), args.overrides)
+    if args.data_dir:
+        raw["data_dir"] = args.data_dir
+    if args.out:
+        raw["out_dir"] = args.out
+    config = from_dict(TrainConfig, raw)
+    try:
+        best = train(config, resume=args.resume)
+    except (TrainingDiverged, TrainingInterrupted) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1 if isinstance(err, TrainingDiverged) else 130
+    print(f"best checkpoint: {best}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
