@@ -65,19 +65,20 @@ class SelfAttention(nn.Module):
         return x.view(B, T, self.num_heads, self.head_size).transpose(1, 2)  # (B, H, T, D)
 
     def forward(
-        self, x: torch.Tensor, mask_bias: torch.Tensor, output_attentions: bool = False
+        self, x: torch.Tensor, keep: torch.Tensor, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        # x: (B, T, C); mask_bias: (B, 1, 1, T), 0 for real tokens and a large negative number for padding.
+        # x: (B, T, C); keep: (B, 1, 1, T) bool, True for real tokens (keys that may be attended to).
         B, T, C = x.shape
         q, k, v = self._split_heads(self.query(x)), self._split_heads(self.key(x)), self._split_heads(self.value(x))
         dropout_p = self.attention_dropout if self.training else 0.0
         if output_attentions:
-            scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_size) + mask_bias  # (B, H, T, T)
+            scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_size)  # (B, H, T, T)
+            scores = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
             probs = scores.softmax(dim=-1)
             context = F.dropout(probs, p=dropout_p, training=self.training) @ v  # (B, H, T, D)
         else:
             probs = None
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_bias, dropout_p=dropout_p)
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=dropout_p)
         context = context.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
         return self.dropout(self.out(context)), probs
 
@@ -106,9 +107,9 @@ class Block(nn.Module):
         self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(
-        self, x: torch.Tensor, mask_bias: torch.Tensor, output_attentions: bool = False
+        self, x: torch.Tensor, keep: torch.Tensor, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        attended, probs = self.attention(x, mask_bias, output_attentions)
+        attended, probs = self.attention(x, keep, output_attentions)
         x = self.attention_norm(x + attended)
         x = self.ffn_norm(x + self.ffn(x))
         return x, probs
@@ -149,11 +150,11 @@ class MiniBert(nn.Module):
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids)  # (B, T, C)
-        # Additive mask: 0 where attended, dtype-min where padding. (B, 1, 1, T) broadcasts over heads and queries.
-        mask_bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+        # Boolean key mask (B, 1, 1, T), broadcast over heads and queries; SDPA is faster with bool than float.
+        keep = attention_mask[:, None, None, :].bool()
         attentions = []
         for block in self.blocks:
-            x, probs = block(x, mask_bias, output_attentions)
+            x, probs = block(x, keep, output_attentions)
             if output_attentions:
                 attentions.append(probs)
         return EncoderOutput(last_hidden_state=x, attentions=tuple(attentions) if output_attentions else None)
