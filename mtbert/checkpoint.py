@@ -162,12 +162,31 @@ def read_config(directory: Path) -> dict[str, Any]:
     return config
 
 
-def _load_multitask(directory: Path, config: dict[str, Any], cache: BackboneCache | None) -> MultitaskModel:
+def _check_weights(directory: Path, config: dict[str, Any]) -> Path:
     weights = directory / WEIGHTS_FILE
     if not weights.exists():
         raise CheckpointError(f"{weights} is missing")
     if config.get("weights_sha256") and sha256_file(weights) != config["weights_sha256"]:
         raise CheckpointError(f"{weights} is corrupt: its sha256 does not match config.json")
+    return weights
+
+
+def check_checkpoint(directory: str | os.PathLike) -> dict[str, Any]:
+    """Check a checkpoint's files without building the model; returns its config or raises CheckpointError."""
+    directory = Path(directory)
+    config = read_config(directory)
+    if config.get("kind") == "single":
+        for sub in config.get("tasks", {}).values():
+            _check_weights(directory / sub, read_config(directory / sub))
+    elif config.get("kind") == "multitask":
+        _check_weights(directory, config)
+    else:
+        raise CheckpointError(f"{directory / CONFIG_FILE} has unknown kind {config.get('kind')!r}")
+    return config
+
+
+def _load_multitask(directory: Path, config: dict[str, Any], cache: BackboneCache | None) -> MultitaskModel:
+    weights = _check_weights(directory, config)
     try:
         heads = from_dict(HeadConfig, config["heads"])
         finetune = from_dict(FinetuneConfig, config["finetune"])

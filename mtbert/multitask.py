@@ -121,8 +121,9 @@ class MultitaskModel(nn.Module):
         self, inputs: dict[str, torch.Tensor], output_attentions: bool = False
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
         """Pooled embedding (B, C) of one padded input, and its attentions when asked."""
-        grad = torch.is_grad_enabled() and self.finetune.mode != "frozen"
-        with torch.set_grad_enabled(grad):
+        # A frozen backbone is a fixed feature extractor while training; explanations still need its gradients.
+        frozen_training = self.training and self.finetune.mode == "frozen"
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen_training):
             out = self.backbone(
                 inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"], output_attentions
             )
@@ -135,19 +136,22 @@ class MultitaskModel(nn.Module):
             raise ValueError(f"this model has no {task!r} head (tasks: {self.tasks})")
         embedded = [self.embed(x, output_attentions) for x in inputs]
         attentions = [att for _, att in embedded] if output_attentions else None
-        pooled = [p for p, _ in embedded]
+        return TaskOutput(self.head_output(task, [p for p, _ in embedded]), attentions)
+
+    def head_output(self, task: str, pooled: list[torch.Tensor]) -> torch.Tensor:
+        """The task head on pooled embeddings: [sentence], [cross pair] or [u, v] for a concat pair."""
         head = self.heads[task]
         if task == "sentiment":
-            return TaskOutput(head(pooled[0]), attentions)
+            return head(pooled[0])
         if isinstance(head, CosinePairHead):
             u, v = pooled
             if self.shared is not None:
                 u, v = self.shared(u), self.shared(v)
-            return TaskOutput(head(u, v), attentions)
+            return head(u, v)
         features = pooled[0] if len(pooled) == 1 else combine_pair(pooled[0], pooled[1], self.head_config.combine)
         if self.shared is not None:
             features = self.shared(features)
-        return TaskOutput(head(features), attentions)
+        return head(features)
 
     # ----- prediction --------------------------------------------------------------------------------------
     def items_for(self, examples: Sequence[Example]) -> list[Item]:

@@ -1,0 +1,82 @@
+"""Batch prediction over an uploaded CSV (``sentence``, or ``sentence1,sentence2``)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtbert.multitask import MultitaskModel, SingleTaskModels
+
+MAX_BATCH_ROWS = 5000
+
+
+class BatchInputError(ValueError):
+    """The uploaded file cannot be used; the message says why."""
+
+
+def read_batch_csv(path: str | Path, task: str, max_rows: int = MAX_BATCH_ROWS) -> pd.DataFrame:
+    """Read and check an uploaded CSV for ``task``: right columns, no empty sentences, at most ``max_rows``."""
+    needed = ["sentence"] if task == "sentiment" else ["sentence1", "sentence2"]
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            sample = f.read(4096)
+            if "\x00" in sample:
+                raise BatchInputError("not a CSV file: it contains binary data")
+            f.seek(0)
+            rows = sum(1 for _ in csv.reader(f)) - 1
+        if rows > max_rows:
+            raise BatchInputError(f"too many rows: {rows:,} (the limit is {max_rows:,})")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as err:
+        raise BatchInputError("not a CSV file: it is not UTF-8 text") from err
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as err:
+        raise BatchInputError(f"not a CSV file: {str(err).strip()}") from err
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise BatchInputError(
+            f"wrong columns for {task}: need {', '.join(needed)}; found {', '.join(frame.columns) or 'none'}"
+        )
+    if frame.empty:
+        raise BatchInputError("the file has a header but no rows")
+    empty = [i + 2 for i in range(len(frame)) if any(not frame.at[i, c].strip() for c in needed)]
+    if empty:
+        shown = ", ".join(map(str, empty[:5])) + (" ..." if len(empty) > 5 else "")
+        raise BatchInputError(f"empty sentence on line(s) {shown}")
+    return frame
+
+
+def predict_frame(
+    model: MultitaskModel | SingleTaskModels,
+    task: str,
+    frame: pd.DataFrame,
+    progress: Callable[[float], None] | None = None,
+    chunk: int = 256,
+) -> pd.DataFrame:
+    """Predict every row of a checked frame; returns the frame with prediction columns added."""
+    out = frame.copy()
+    parts = []
+    for start in range(0, len(frame), chunk):
+        rows = frame.iloc[start : start + chunk]
+        if task == "sentiment":
+            parts.append(model.predict_sentiment(rows["sentence"].tolist()))
+        else:
+            parts.append(model.predict(task, rows["sentence1"].tolist(), rows["sentence2"].tolist()))
+        if progress:
+            progress(min(1.0, (start + len(rows)) / len(frame)))
+    values = np.concatenate(parts)
+    if task == "sentiment":
+        labels = model.sentiment_labels
+        out["predicted"] = [labels[i] for i in values.argmax(-1)]
+        for i, label in enumerate(labels):
+            out[f"p_{label.replace(' ', '_')}"] = values[:, i].round(4)
+    elif task == "paraphrase":
+        out["paraphrase_probability"] = values.round(4)
+        out["is_paraphrase"] = (values >= 0.5).astype(int)
+    else:
+        out["similarity"] = values.round(3)
+    return out

@@ -1,0 +1,95 @@
+"""Explanations for one input: attention maps (per head, head mean, rollout) and integrated-gradients saliency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from captum.attr import LayerIntegratedGradients
+
+from mtbert.data import Example, bucketed_batches
+from mtbert.multitask import AttentionView, MultitaskModel
+
+
+def attention_matrix(view: AttentionView, layer: int, head: int | str) -> np.ndarray:
+    """A (T, T) attention map: one head, ``"mean"`` over heads, or ``"rollout"`` (up to ``layer``)."""
+    if head == "rollout":
+        return attention_rollout(view.attentions[: layer + 1])
+    if head == "mean":
+        return view.attentions[layer].mean(0)
+    return view.attentions[layer, int(head)]
+
+
+def attention_rollout(attentions: np.ndarray) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema, 2020) over (layers, heads, T, T): the product of the layers'
+    head-averaged attention, each mixed half-and-half with the identity for the residual connection."""
+    T = attentions.shape[-1]
+    rollout = np.eye(T)
+    for layer in attentions:
+        mixed = 0.5 * layer.mean(0) + 0.5 * np.eye(T)
+        mixed /= mixed.sum(-1, keepdims=True)
+        rollout = mixed @ rollout
+    return rollout
+
+
+def cross_block(view: AttentionView, matrix: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
+    """The A->B block of a cross-encoded pair: rows are sentence-A tokens, columns sentence-B tokens."""
+    segments = np.array(view.segments)
+    rows, cols = np.where(segments == 0)[0], np.where(segments == 1)[0]
+    if len(cols) == 0:
+        raise ValueError("the A->B block needs a cross-encoded pair")
+    return matrix[np.ix_(rows, cols)], [view.tokens[i] for i in rows], [view.tokens[i] for i in cols]
+
+
+@dataclass
+class Saliency:
+    """Per-token attribution for one model input (special tokens included)."""
+
+    tokens: list[str]
+    scores: np.ndarray  # (T,), signed; positive pushes the explained output up
+
+
+def integrated_gradients(
+    model: MultitaskModel, task: str, a: str, b: str | None = None, n_steps: int = 24
+) -> tuple[list[Saliency], str]:
+    """Integrated gradients (captum) w.r.t. the word embeddings for the predicted class or score.
+
+    Returns one Saliency per model input (two for a concat pair: each sentence is attributed while the
+    other is held fixed) and a description of the explained output. Baseline: [PAD] for every word
+    token, with [CLS] and [SEP] kept.
+    """
+    model.eval()
+    items = model.items_for([Example("0", a, b)])
+    batch = bucketed_batches(items, 1, shuffle=False)[0]
+    inputs = batch.inputs
+    with torch.no_grad():
+        values = model(task, inputs).values
+    target = int(values.argmax(-1)) if task == "sentiment" else None
+    if task == "sentiment":
+        explained = f"logit of class '{model.sentiment_labels[target]}'"
+    else:
+        explained = "paraphrase logit" if task == "paraphrase" else "similarity score"
+    with torch.no_grad():
+        pooled = [model.embed(x)[0] for x in inputs]
+    special = {model.tokenizer.cls_token_id, model.tokenizer.sep_token_id}
+    results = []
+    for k, x in enumerate(inputs):
+
+        def forward(input_ids: torch.Tensor, k: int = k, x: dict = x) -> torch.Tensor:
+            n = input_ids.size(0)
+            own = model.embed({**{key: t.expand(n, -1) for key, t in x.items()}, "input_ids": input_ids})[0]
+            parts = [own if j == k else p.expand(n, -1) for j, p in enumerate(pooled)]
+            out = model.head_output(task, parts)
+            return out[:, target] if target is not None else out
+
+        ids = x["input_ids"]
+        baseline = torch.where(
+            torch.isin(ids, torch.tensor(sorted(special))), ids, torch.full_like(ids, model.tokenizer.pad_token_id)
+        )
+        lig = LayerIntegratedGradients(forward, model.backbone.embeddings.word)
+        with torch.enable_grad():
+            attributions = lig.attribute(ids, baselines=baseline, n_steps=n_steps, internal_batch_size=n_steps)
+        scores = attributions.sum(-1)[0].detach().numpy()
+        results.append(Saliency(model.tokenizer.convert_ids_to_tokens(ids[0].tolist()), scores))
+    return results, explained
