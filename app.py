@@ -156,9 +156,10 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
         if not views:
             return None
         view = views[1] if which == "sentence B" and len(views) == 2 else views[0]
+        title = f"{focus}: "
         if a_to_b and 1 not in view.segments:
-            a_to_b = False
-        return attention_figure(view, int(layer) - 1, head, a_to_b, title=f"{focus}: ")
+            a_to_b, title = False, f"{focus} (the A→B block needs a cross-encoded pair): "
+        return attention_figure(view, int(layer) - 1, head, a_to_b, title=title)
 
     def saliency(task: str, sentence_a: str, sentence_b: str, variant: str):
         """Integrated-gradients token saliency for the predicted class or score."""
@@ -286,7 +287,7 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
                 gr.Markdown(
                     "**How to read this.** The same input goes through 2–4 variants. The table shows each "
                     "prediction, the line below says where they disagree, and each variant's last-layer "
-                    "attention (mean over heads) is drawn below. *Preset* runs the report's central comparison: "
+                    "attention (mean over heads; for a concat model, sentence A's own pass) is drawn below. *Preset* runs the report's central comparison: "
                     "`single-concat` (two separate sentence embeddings) against `single-cross` (one pass "
                     "over both sentences)."
                 )

@@ -34,7 +34,8 @@ def read_batch_csv(path: str | Path, task: str, max_rows: int = MAX_BATCH_ROWS) 
     except UnicodeDecodeError as err:
         raise BatchInputError("not a CSV file: it is not UTF-8 text") from err
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as err:
-        raise BatchInputError(f"not a CSV file: {str(err).strip()}") from err
+        hint = " (put sentences that contain commas in double quotes)" if "fields" in str(err) else ""
+        raise BatchInputError(f"not a CSV file: {str(err).strip()}{hint}") from err
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in needed if c not in frame.columns]
     if missing:

@@ -164,7 +164,7 @@ def hard_case_table(category: dict[str, Any]) -> pd.DataFrame:
         row = {
             "sentence1": example.get("sentence1", ""),
             "sentence2": example.get("sentence2", ""),
-            "gold": example.get("gold"),
+            "gold": round(example["gold"], 2) if isinstance(example.get("gold"), float) else example.get("gold"),
         }
         for variant, value in example.get("predictions", {}).items():
             row[variant] = round(value, 3) if isinstance(value, float) else value

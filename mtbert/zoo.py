@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from mtbert.checkpoint import BackboneCache, CheckpointError, check_checkpoint, load, read_metrics
+from mtbert.checkpoint import BackboneCache, CheckpointError, check_checkpoint, load, read_config, read_metrics
 from mtbert.multitask import MultitaskModel, SingleTaskModels
 
 DEFAULT_ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -44,15 +44,14 @@ class Variant:
         return f"{self.backbone} / {self.name}" + (f" — {scores}" if scores else "")
 
 
-def describe(config: dict[str, Any]) -> tuple[str, str, list[str]]:
-    """(backbone, head description, tasks) of a checkpoint config."""
+def describe(config: dict[str, Any], directory: Path) -> tuple[str, str, list[str]]:
+    """(backbone, head description, tasks) of a checkpoint; a single-task one is described by its first model."""
+    kind = "multitask"
+    tasks = list(config.get("heads", {}).get("tasks", []))
     if config.get("kind") == "single":
-        sub = config.get("train", {})
-        heads, finetune = sub.get("heads", {}), sub.get("finetune", {})
-        backbone, tasks, kind = sub.get("backbone", "?"), list(config.get("tasks", {})), "single-task"
-    else:
-        heads, finetune = config["heads"], config["finetune"]
-        backbone, tasks, kind = config["backbone"], list(heads.get("tasks", [])), "multitask"
+        kind, tasks = "single-task", list(config.get("tasks", {}))
+        config = read_config(directory / config["tasks"][tasks[0]])
+    heads, finetune = config["heads"], config["finetune"]
     parts = [kind, heads.get("pair_encoding", "?")]
     if heads.get("pair_encoding") == "concat":
         parts.append(heads.get("combine", "uv"))
@@ -60,7 +59,7 @@ def describe(config: dict[str, Any]) -> tuple[str, str, list[str]]:
         parts.append("shared layer")
     mode = finetune.get("mode", "?")
     parts.append(f"LoRA r{finetune.get('lora_rank')}" if mode == "lora" else mode)
-    return backbone, " · ".join(parts), tasks
+    return config["backbone"], " · ".join(parts), tasks
 
 
 def read_results(assets_dir: Path) -> dict[str, dict[str, Any]]:
@@ -78,7 +77,7 @@ def discover(assets_dir: Path = DEFAULT_ASSETS) -> list[Variant]:
         variant = Variant(path.name, path)
         try:
             config = check_checkpoint(path)
-            variant.backbone, variant.description, variant.tasks = describe(config)
+            variant.backbone, variant.description, variant.tasks = describe(config, path)
             metrics = results.get(path.name) or read_metrics(path)
             variant.metrics = {k: float(v) for k, v in metrics.items() if k in (*METRIC_LABELS, "overall")}
         except (CheckpointError, KeyError, TypeError, ValueError) as err:

@@ -63,3 +63,49 @@ def backbone_cache():
     from mtbert.checkpoint import BackboneCache
 
     return BackboneCache()
+
+
+@pytest.fixture(scope="session")
+def app_assets(tmp_path_factory: pytest.TempPathFactory, small_data: Path, backbone_cache) -> Path:
+    from tests.app_assets import build_test_assets
+
+    return build_test_assets(tmp_path_factory.mktemp("assets"), small_data, backbone_cache)
+
+
+@pytest.fixture(scope="session")
+def app_server(app_assets: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``python app.py`` on the test assets, on a free port; yields its URL."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path_factory.mktemp("app") / "app.log", "w")  # noqa: SIM115
+    repo = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "--assets", str(app_assets), "--port", str(port)],
+        cwd=repo,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+        if process.poll() is not None:
+            raise RuntimeError(f"app.py exited with {process.returncode}; see {log.name}")
+    else:
+        process.kill()
+        raise RuntimeError(f"app.py did not answer within 90 s; see {log.name}")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+    log.close()

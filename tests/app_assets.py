@@ -1,0 +1,78 @@
+"""Builds a small assets/ folder for the app tests: real (untrained-head) checkpoints, dev predictions made by
+the evaluation code on the small data, results.json, hard_cases.json and one corrupt variant."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from mtbert.checkpoint import BackboneCache, save_checkpoint
+from mtbert.evaluation import evaluate, write_report
+from mtbert.multitask import SingleTaskModels
+from tests.test_multitask import make_model
+
+
+def _perturbed(model, seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not name.startswith("backbone."):
+                p.add_(torch.randn(p.shape, generator=generator) * 0.5)
+    return model
+
+
+def build_test_assets(root: Path, data_dir: Path, cache: BackboneCache) -> Path:
+    checkpoints = root / "checkpoints"
+    tasks = ("sentiment", "paraphrase", "similarity")
+    models = {
+        "multi-cross": _perturbed(make_model(cache, "cross", mode="lora"), 1),
+        "single-concat": SingleTaskModels(
+            {t: _perturbed(make_model(cache, "concat", "uv_diff_prod", mode="frozen", tasks=[t]), 2) for t in tasks}
+        ),
+        "single-cross": SingleTaskModels({t: _perturbed(make_model(cache, "cross", tasks=[t]), 3) for t in tasks}),
+    }
+    results = {}
+    for name, model in models.items():
+        report = evaluate(model, data_dir, "dev")
+        save_checkpoint(model, checkpoints / name, metrics=report.metrics)
+        write_report(report, root / "predictions" / name, "dev")
+        results[name] = {**report.metrics, "trainable_parameters": 1000, "train_seconds": 0.0, "seed": 1}
+    (root / "results.json").write_text(json.dumps(results))
+    broken = checkpoints / "broken-variant"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{ this is not json")
+    sts = report.predictions["similarity"]
+    sst = report.predictions["sentiment"]
+    hard = {
+        "categories": [
+            {
+                "id": "sts_overlap",
+                "title": "STS: high overlap, one word flips the meaning",
+                "task": "similarity",
+                "description": "The model scores these too high.",
+                "examples": [
+                    {
+                        "sentence1": r.sentence1,
+                        "sentence2": r.sentence2,
+                        "gold": float(r.gold),
+                        "predictions": {n: 2.5 for n in models},
+                    }
+                    for r in sts.head(3).itertuples()
+                ],
+            },
+            {
+                "id": "sst_neighbours",
+                "title": "SST: neighbouring classes",
+                "task": "sentiment",
+                "description": "Neutral and somewhat negative get confused.",
+                "examples": [
+                    {"sentence1": r.sentence1, "gold": int(r.gold), "predictions": {n: "neutral" for n in models}}
+                    for r in sst.head(3).itertuples()
+                ],
+            },
+        ]
+    }
+    (root / "hard_cases.json").write_text(json.dumps(hard))
+    return root

@@ -1,0 +1,130 @@
+"""Every named endpoint of app.py through gradio_client, and the bad-input cases over the API."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+PAIR = ("A man is playing a guitar.", "A man plays an instrument.")
+
+
+@pytest.fixture(scope="module")
+def client(app_server):
+    return Client(app_server, verbose=False)
+
+
+def test_named_endpoints_are_exactly_the_predict_functions(client):
+    endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert endpoints == {
+        "/playground",
+        "/saliency",
+        "/compare",
+        "/batch_predict",
+        "/predict_sentiment",
+        "/predict_paraphrase",
+        "/predict_similarity",
+        "/predict_pair",
+    }
+
+
+def test_predict_endpoints(client):
+    probs = client.predict("A gorgeous film.", "multi-cross", api_name="/predict_sentiment")
+    assert set(probs) == {"very negative", "negative", "neutral", "positive", "very positive"}
+    assert sum(probs.values()) == pytest.approx(1, abs=1e-4)
+    p = client.predict(*PAIR, "single-cross", api_name="/predict_paraphrase")
+    assert 0 <= p <= 1
+    s = client.predict(*PAIR, "single-concat", api_name="/predict_similarity")
+    assert 0 <= s <= 5
+
+
+def test_predict_pair_with_attentions(client):
+    out = client.predict(*PAIR, "similarity", "multi-cross", True, api_name="/predict_pair")
+    tokens = out["inputs"][0]["tokens"]
+    assert tokens[0] == "[CLS]" and out["inputs"][0]["segments"][-1] == 1
+    attentions = out["inputs"][0]["attentions"]
+    assert len(attentions) == 6 and len(attentions[0]) == 12 and len(attentions[0][0]) == len(tokens)
+    plain = client.predict(*PAIR, "similarity", "multi-cross", False, api_name="/predict_pair")
+    assert "inputs" not in plain and plain["value"] == pytest.approx(out["value"], abs=1e-5)
+
+
+def test_playground_saliency_and_compare(client):
+    result = client.predict("all three", *PAIR, "multi-cross", api_name="/playground")
+    assert result[0]["value"]["label"] in ("very negative", "negative", "neutral", "positive", "very positive")
+    spans, note = client.predict("similarity", *PAIR, "single-concat", api_name="/saliency")
+    assert "integrated gradients" in note and "[sentence B] " in [s["token"] for s in spans]
+    table, line, *_ = client.predict("paraphrase", *PAIR, ["multi-cross", "single-cross"], api_name="/compare")
+    assert [row[0] for row in table["data"]] == ["multi-cross", "single-cross"] and line
+
+
+@pytest.mark.parametrize(
+    "endpoint,args",
+    [
+        ("/predict_sentiment", ("   ", "multi-cross")),
+        ("/predict_similarity", ("", "text", "multi-cross")),
+        ("/predict_paraphrase", ("text", " \n ", "multi-cross")),
+    ],
+)
+def test_empty_input_is_a_clean_error(client, endpoint, args):
+    with pytest.raises(AppError, match="is empty"):
+        client.predict(*args, api_name=endpoint)
+
+
+def test_long_input_is_truncated_and_reported(client):
+    result = client.predict("sentiment", "word " * 300, "", "multi-cross", api_name="/playground")
+    assert "300" not in result[3] and "token(s) dropped" in result[3]
+    assert "174 token(s) dropped" in result[3]  # 302 tokens with [CLS]/[SEP], max length 128
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This film 😍🍿 was great!",
+        "Café crème, déjà vu à Zürich.",
+        "这部电影非常好看。",
+        "Фильм был отличный",
+        "<script>alert(1)</script><b>bold</b>",
+    ],
+)
+def test_unusual_text_works(client, text):
+    probs = client.predict(text, "multi-cross", api_name="/predict_sentiment")
+    assert sum(probs.values()) == pytest.approx(1, abs=1e-4)
+
+
+def test_corrupt_variant_is_left_out_with_a_reason(client):
+    with pytest.raises(AppError, match=r"broken-variant.*unavailable.*config\.json is corrupt"):
+        client.predict("text", "broken-variant", api_name="/predict_sentiment")
+    assert client.predict("text", "multi-cross", api_name="/predict_sentiment")
+
+
+def _write(path, rows):
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+def test_batch_predict_returns_a_csv(client, tmp_path):
+    path = _write(tmp_path / "pairs.csv", [["sentence1", "sentence2"], *[PAIR] * 7])
+    out, note = client.predict(handle_file(str(path)), "similarity", "multi-cross", api_name="/batch_predict")
+    with open(out) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 7 and 0 <= float(rows[0]["similarity"]) <= 5 and "7 rows" in note
+
+
+@pytest.mark.parametrize(
+    "name,content,task,reason",
+    [
+        ("wrong.csv", "text,label\nhello,1\n", "sentiment", "wrong columns"),
+        ("pairs.csv", "sentence\nhello\n", "paraphrase", "wrong columns"),
+        ("binary.csv", b"\x00\x01\x02\xff\xfe", "sentiment", "not a CSV"),
+        ("big.csv", "sentence\n" + "a line\n" * 5001, "sentiment", "too many rows"),
+        ("empty.csv", 'sentence\n"   "\n', "sentiment", "empty sentence"),
+    ],
+)
+def test_malformed_batch_csv_is_refused(client, tmp_path, name, content, task, reason):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(AppError, match=reason):
+        client.predict(handle_file(str(path)), task, "multi-cross", api_name="/batch_predict")
