@@ -126,7 +126,7 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
             prediction = predict_input(model_for(variant), task, sentence_a, sentence_b)
         except InputError as err:
             raise _error(err) from err
-        focus = focus_task(task, sentence_b)
+        focus = focus_task(task, sentence_b, list(prediction.views))
         views = prediction.views[focus]
         n_layers = views[0].attentions.shape[0]
         para = prediction.paraphrase
@@ -287,7 +287,8 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
                 gr.Markdown(
                     "**How to read this.** The same input goes through 2–4 variants. The table shows each "
                     "prediction, the line below says where they disagree, and each variant's last-layer "
-                    "attention (mean over heads; for a concat model, sentence A's own pass) is drawn below. *Preset* runs the report's central comparison: "
+                    "attention (mean over heads; for a concat model, sentence A's own pass) is drawn below. "
+                    "*Preset* runs the report's central comparison: "
                     "`single-concat` (two separate sentence embeddings) against `single-cross` (one pass "
                     "over both sentences)."
                 )

@@ -23,27 +23,34 @@ def read_batch_csv(path: str | Path, task: str, max_rows: int = MAX_BATCH_ROWS) 
     needed = ["sentence"] if task == "sentiment" else ["sentence1", "sentence2"]
     try:
         with open(path, encoding="utf-8", newline="") as f:
-            sample = f.read(4096)
-            if "\x00" in sample:
+            if "\x00" in f.read(4096):
                 raise BatchInputError("not a CSV file: it contains binary data")
             f.seek(0)
-            rows = sum(1 for _ in csv.reader(f)) - 1
-        if rows > max_rows:
-            raise BatchInputError(f"too many rows: {rows:,} (the limit is {max_rows:,})")
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            rows = list(csv.reader(f))
     except UnicodeDecodeError as err:
         raise BatchInputError("not a CSV file: it is not UTF-8 text") from err
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as err:
-        hint = " (put sentences that contain commas in double quotes)" if "fields" in str(err) else ""
-        raise BatchInputError(f"not a CSV file: {str(err).strip()}{hint}") from err
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in needed if c not in frame.columns]
+    except csv.Error as err:
+        raise BatchInputError(f"not a CSV file: {err}") from err
+    rows = [row for row in rows if row]  # blank lines
+    if not rows:
+        raise BatchInputError("the file is empty")
+    header, body = [c.strip() for c in rows[0]], rows[1:]
+    if len(body) > max_rows:
+        raise BatchInputError(f"too many rows: {len(body):,} (the limit is {max_rows:,})")
+    missing = [c for c in needed if c not in header]
     if missing:
         raise BatchInputError(
-            f"wrong columns for {task}: need {', '.join(needed)}; found {', '.join(frame.columns) or 'none'}"
+            f"wrong columns for {task}: need {', '.join(needed)}; found {', '.join(header) or 'none'}"
         )
-    if frame.empty:
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise BatchInputError(
+                f"not a CSV file: line {line} has {len(row)} fields but the header has {len(header)} "
+                "(put sentences that contain commas in double quotes)"
+            )
+    if not body:
         raise BatchInputError("the file has a header but no rows")
+    frame = pd.DataFrame(body, columns=header)
     empty = [i + 2 for i in range(len(frame)) if any(not frame.at[i, c].strip() for c in needed)]
     if empty:
         shown = ", ".join(map(str, empty[:5])) + (" ..." if len(empty) > 5 else "")

@@ -67,9 +67,12 @@ def predict_input(model: Model, task_choice: str, a: str, b: str | None, with_at
     if any(t in PAIR_TASKS for t in tasks) and not has_pair:
         raise InputError(f"{task_choice} compares two sentences: sentence B is empty")
     missing = [t for t in tasks if t not in model.tasks]
-    if missing:
-        raise InputError(f"this variant has no {', '.join(missing)} model (it has: {', '.join(model.tasks)})")
     prediction = Prediction()
+    if missing and task_choice in ("all", "all three") and len(missing) < len(tasks):
+        tasks = [t for t in tasks if t in model.tasks]
+        prediction.notes.append(f"This variant has no {', '.join(missing)} model; that task was skipped.")
+    elif missing:
+        raise InputError(f"this variant has no {', '.join(missing)} model (it has: {', '.join(model.tasks)})")
     if task_choice in ("all", "all three") and not has_pair:
         prediction.notes.append("Only sentiment ran: paraphrase and similarity need sentence B.")
     for task in tasks:
@@ -116,17 +119,22 @@ def disagreement(task: str, predictions: dict[str, Prediction]) -> str:
     return f"The scores differ by {spread:.2f} points: {high} gives {scores[high]:.2f}, {low} gives {scores[low]:.2f}."
 
 
-def focus_task(task_choice: str, b: str | None) -> str:
-    """The task whose attention and saliency are shown: for "all three", similarity for a pair, else sentiment."""
+def focus_task(task_choice: str, b: str | None, available: list[str] | None = None) -> str:
+    """The task whose attention and saliency are shown: for "all three", similarity for a pair (when the
+    variant has it), else sentiment."""
     if task_choice not in ("all", "all three"):
         return task_choice
-    return "similarity" if b and b.strip() else "sentiment"
+    pair = bool(b and b.strip())
+    for task in (["similarity", "paraphrase"] if pair else []) + ["sentiment"]:
+        if available is None or task in available:
+            return task
+    return "sentiment"
 
 
 def explain_input(model: Model, task_choice: str, a: str, b: str | None) -> tuple[list[tuple[str, float | None]], str]:
     """Integrated-gradients saliency spans for the focus task, and a sentence saying what was explained."""
     a = check_text(a, "Sentence A")
-    task = focus_task(task_choice, b)
+    task = focus_task(task_choice, b, model.tasks)
     if task != "sentiment":
         b = check_text(b, "Sentence B")
     if task not in model.tasks:

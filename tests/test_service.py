@@ -1,0 +1,106 @@
+"""App-facing helpers: input checks, task choice, disagreement lines, batch CSVs, zoo discovery."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from mtbert.batch import BatchInputError, predict_frame, read_batch_csv
+from mtbert.service import InputError, Prediction, disagreement, predict_input, saliency_spans, tasks_for
+from mtbert.zoo import VariantStore, discover
+from tests.test_multitask import make_model
+
+
+def test_tasks_for_all_three():
+    assert tasks_for("all three", True) == ["sentiment", "paraphrase", "similarity"]
+    assert tasks_for("all three", False) == ["sentiment"]
+    assert tasks_for("paraphrase", True) == ["paraphrase"]
+
+
+def test_predict_input_checks(backbone_cache):
+    model = make_model(backbone_cache, tasks=["sentiment", "similarity"])
+    partial = predict_input(model, "all three", "text", "more", with_attentions=False)
+    assert partial.paraphrase is None and "no paraphrase" in partial.notes[0]
+    with pytest.raises(InputError, match="Sentence A is empty"):
+        predict_input(model, "sentiment", " \t", None)
+    with pytest.raises(InputError, match="sentence B is empty"):
+        predict_input(model, "similarity", "text", "  ")
+    with pytest.raises(InputError, match="no paraphrase"):
+        predict_input(model, "paraphrase", "a", "b")
+    only_sentiment = predict_input(model, "all three", "text", "")
+    assert only_sentiment.sentiment and only_sentiment.similarity is None and only_sentiment.notes
+    both = predict_input(model, "all three", "text", "more text", with_attentions=False)
+    assert both.similarity is not None and both.views == {}
+
+
+def test_disagreement_lines():
+    agree = {"x": Prediction(paraphrase=0.9), "y": Prediction(paraphrase=0.7)}
+    assert disagreement("paraphrase", agree).startswith("All variants agree it is paraphrase")
+    split = {"x": Prediction(paraphrase=0.9), "y": Prediction(paraphrase=0.2)}
+    assert disagreement("paraphrase", split) == "They disagree: x say paraphrase; y say not."
+    scores = {"x": Prediction(similarity=4.5), "y": Prediction(similarity=1.0)}
+    assert "differ by 3.50" in disagreement("similarity", scores)
+    labels = {
+        "x": Prediction(sentiment={"neutral": 0.6, "positive": 0.4}),
+        "y": Prediction(sentiment={"neutral": 0.1, "positive": 0.9}),
+    }
+    assert "x says neutral" in disagreement("sentiment", labels)
+    assert "at least two" in disagreement("sentiment", {"x": labels["x"]})
+
+
+def test_saliency_spans_scale_and_skip_specials():
+    import numpy as np
+
+    spans = saliency_spans(["[CLS]", "good", "film", "[SEP]"], np.array([0.0, 2.0, -1.0, 0.0]))
+    assert spans == [("good ", 1.0), ("film ", -0.5), ("[SEP] ", None)]
+
+
+def test_batch_csv_checks_and_prediction(tmp_path, backbone_cache):
+    good = tmp_path / "good.csv"
+    good.write_text('sentence1,sentence2\n"a, b",c\nd,e\n')
+    frame = read_batch_csv(good, "similarity")
+    out = predict_frame(make_model(backbone_cache), "similarity", frame, progress=lambda f: None)
+    assert list(out.columns) == ["sentence1", "sentence2", "similarity"] and out["similarity"].between(0, 5).all()
+    with pytest.raises(BatchInputError, match="too many rows: 2 "):
+        read_batch_csv(good, "similarity", max_rows=1)
+    with pytest.raises(BatchInputError, match="wrong columns for sentiment"):
+        read_batch_csv(good, "sentiment")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sentence\na, b\n")
+    with pytest.raises(BatchInputError, match="double quotes"):
+        read_batch_csv(bad, "sentiment")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("sentence\n")
+    with pytest.raises(BatchInputError, match="no rows"):
+        read_batch_csv(header_only, "sentiment")
+
+
+def test_discover_marks_broken_variants(app_assets, tmp_path):
+    variants = {v.name: v for v in discover(app_assets)}
+    assert variants["broken-variant"].error and "config.json is corrupt" in variants["broken-variant"].error
+    good = variants["single-cross"]
+    assert (
+        good.error is None and good.backbone == "minilm-l6" and good.tasks == ["sentiment", "paraphrase", "similarity"]
+    )
+    assert "single-task" in good.description and "sts_pearson" in good.metrics
+    assert good.label.startswith("minilm-l6 / single-cross — SST ")
+
+
+def test_store_loads_once_and_reports_late_corruption(app_assets, tmp_path):
+    import shutil
+
+    root = tmp_path / "assets"
+    shutil.copytree(app_assets, root)
+    store = VariantStore(root)
+    assert store.model("multi-cross") is store.model("multi-cross")
+    weights = root / "checkpoints" / "single-cross" / "sentiment" / "model.safetensors"
+    weights.write_bytes(b"garbage")
+    with pytest.raises(Exception, match="corrupt"):
+        store.model("single-cross")
+    assert store.variants["single-cross"].error
+    frame = store.results_frame()
+    assert isinstance(frame, pd.DataFrame) and "multi-cross" in set(frame["variant"])
+    assert store.dev_predictions("multi-cross", "similarity") is not None
+    assert json.loads((root / "hard_cases.json").read_text())["categories"] == store.hard_cases()["categories"]
