@@ -109,3 +109,60 @@ def machine_info() -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def _percentiles(ms: list[float]) -> dict[str, float]:
+    ordered = sorted(ms)
+    return {
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 1),
+        "max_ms": round(ordered[-1], 1),
+    }
+
+
+def app_latency(url: str, variant: str, calls: int = 100) -> dict[str, Any]:
+    """Latency of ``/predict_pair`` (similarity, attentions on) through gradio_client, one call at a time."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    pair = ("A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience.")
+    client.predict(*pair, "similarity", variant, True, api_name="/predict_pair")  # warm-up: loads the model
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        client.predict(*pair, "similarity", variant, True, api_name="/predict_pair")
+        times.append((time.perf_counter() - start) * 1000)
+    return {"calls": calls, **_percentiles(times)}
+
+
+def app_concurrency(url: str, variant: str, clients: int = 20, calls: int = 10) -> dict[str, Any]:
+    """``clients`` concurrent gradio_client clients, each making ``calls`` pair calls: errors and latency."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    pair = ("A woman is slicing an onion.", "A woman cuts an onion into pieces.")
+
+    def worker(index: int) -> tuple[list[float], list[str]]:
+        client = Client(url, verbose=False)
+        times, errors = [], []
+        for _ in range(calls):
+            start = time.perf_counter()
+            try:
+                client.predict(*pair, "similarity", variant, True, api_name="/predict_pair")
+                times.append((time.perf_counter() - start) * 1000)
+            except Exception as err:  # counted, not raised: the benchmark reports errors
+                errors.append(f"{type(err).__name__}: {err}")
+        return times, errors
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(worker, range(clients)))
+    times = [t for r in results for t in r[0]]
+    errors = [e for r in results for e in r[1]]
+    return {
+        "clients": clients,
+        "calls_per_client": calls,
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        **(_percentiles(times) if times else {}),
+    }

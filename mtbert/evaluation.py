@@ -102,14 +102,20 @@ def evaluate(
     return report
 
 
-def write_report(report: EvalReport, out_dir: str | os.PathLike, split: str) -> None:
-    """Write metrics.json, confusion.json and ``<task>-<split>-predictions.csv`` files into ``out_dir``."""
+def write_report(report: EvalReport, out_dir: str | os.PathLike, split: str, include_text: bool = True) -> None:
+    """Write metrics.json, confusion.json and ``<task>-<split>-predictions.csv`` files into ``out_dir``.
+
+    ``include_text=False`` leaves the sentences out (ids, gold and predictions only): for files that ship
+    in the repository, which must not copy the data sets.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / f"metrics-{split}.json", report.metrics)
     write_json_atomic(out / f"confusion-{split}.json", report.confusion)
     for task, frame in report.predictions.items():
         tmp = out / f".{task}-{split}-predictions.csv.tmp"
+        if not include_text:
+            frame = frame.drop(columns=[c for c in ("sentence1", "sentence2") if c in frame])
         frame.to_csv(tmp, index=False)
         os.replace(tmp, out / f"{task}-{split}-predictions.csv")
 

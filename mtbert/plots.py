@@ -120,7 +120,7 @@ def sts_scatter(frame: pd.DataFrame, title: str) -> go.Figure:
             y=frame["predicted"],
             mode="markers",
             marker={"size": 5, "opacity": 0.5},
-            text=frame["sentence1"] + " | " + frame["sentence2"],
+            text=frame["sentence1"] + " | " + frame["sentence2"] if "sentence2" in frame else frame["id"],
             hovertemplate="gold %{x:.2f}<br>predicted %{y:.2f}<br>%{text}<extra></extra>",
         )
     )

@@ -65,3 +65,15 @@ def test_evaluate_cli_writes_metrics_confusion_and_predictions(backbone_cache, s
 def test_evaluate_cli_reports_missing_checkpoint(tmp_path, small_data, capsys):
     assert evaluate_main([str(tmp_path / "missing"), "--data-dir", str(small_data)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_predictions_without_text_keep_ids_only(backbone_cache, small_data, tmp_path):
+    save_checkpoint(make_model(backbone_cache, tasks=["similarity"]), tmp_path / "sim")
+    assert (
+        evaluate_main(
+            [str(tmp_path / "sim"), "--data-dir", str(small_data), "--out-dir", str(tmp_path / "e"), "--no-text"]
+        )
+        == 0
+    )
+    header = (tmp_path / "e" / "sim" / "similarity-dev-predictions.csv").read_text().splitlines()[0]
+    assert header == "id,gold,predicted"

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the metrics here")
     parser.add_argument("--out-dir", type=Path, default=Path("runs/eval"), help="confusion matrices and predictions")
     parser.add_argument("--sst-file", default="ids-sst", help="'ids-cfimdb' for the binary movie reviews")
+    parser.add_argument("--no-text", action="store_true", help="leave sentences out of the predictions files")
     parser.add_argument("--write-predictions", action="store_true", help="also predict the *-test-student files")
     args = parser.parse_args(argv)
     try:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             name = checkpoint_name(path)
             model = load(path, cache)
             report = evaluate(model, data_dir, args.split, sst_file=args.sst_file)
-            write_report(report, args.out_dir / name, args.split)
+            write_report(report, args.out_dir / name, args.split, include_text=not args.no_text)
             if args.write_predictions:
                 write_test_predictions(model, data_dir, args.out_dir / name, args.sst_file)
             results[name] = report.metrics

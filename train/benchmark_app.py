@@ -1,0 +1,69 @@
+"""App latency benchmark: ``python -m train.benchmark_app [--variant NAME] [--json assets/app_benchmark.json]``.
+
+Starts ``app.py`` (or uses ``--url``), then measures 100 sequential calls to ``/predict_pair`` with attentions
+on, and 20 concurrent gradio_client clients x 10 calls each (errors, p50, p95). Also records start-up time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from mtbert.benchmark import app_concurrency, app_latency, machine_info
+from mtbert.checkpoint import write_json_atomic
+
+
+def start_app(assets: Path | None) -> tuple[subprocess.Popen, str, float]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "app.py", "--port", str(port)] + (["--assets", str(assets)] if assets else [])
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    while time.perf_counter() - start < 120:
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                return process, url, time.perf_counter() - start
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("app.py did not answer within 120 s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="an app already running (default: start app.py)")
+    parser.add_argument("--assets", type=Path)
+    parser.add_argument("--variant", default="sts-cross-lora")
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    process = None
+    result: dict = {"variant": args.variant}
+    if args.url:
+        url = args.url
+    else:
+        process, url, startup = start_app(args.assets)
+        result["startup_seconds_to_http_200"] = round(startup, 1)
+    try:
+        result["sequential"] = app_latency(url, args.variant, args.calls)
+        result["concurrent"] = app_concurrency(url, args.variant)
+    finally:
+        if process:
+            process.terminate()
+    result["machine"] = machine_info()
+    print(json.dumps(result, indent=2))
+    if args.json:
+        write_json_atomic(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
