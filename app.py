@@ -55,9 +55,11 @@ def _variant_choices(store: VariantStore, task: str | None = None) -> list[tuple
     return [(v.label, v.name) for v in store.usable(task)]
 
 
-def _default_variant(store: VariantStore) -> str | None:
-    full = [v for v in store.usable() if len(v.tasks) == 3]
-    ranked = sorted(full or store.usable(), key=lambda v: -v.metrics.get("overall", 0.0))
+def _default_variant(store: VariantStore, task: str | None = None) -> str | None:
+    """The variant to open on: the best one with all three tasks (or with ``task``), by dev score."""
+    candidates = store.usable(task)
+    full = [v for v in candidates if len(v.tasks) == 3]
+    ranked = sorted(full or candidates, key=lambda v: -v.metrics.get("overall", v.metrics.get("sts_pearson", 0.0)))
     return ranked[0].name if ranked else None
 
 
@@ -255,29 +257,27 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
                     label="Token saliency", combine_adjacent=False, show_legend=False, elem_id="saliency"
                 )
                 saliency_note = gr.Markdown()
+                playground_outputs = [
+                    sentiment_out,
+                    paraphrase_out,
+                    similarity_out,
+                    note,
+                    views_state,
+                    layer,
+                    which,
+                    heatmap,
+                    focus_state,
+                ]
+                examples = [
+                    ["similarity", "A man is playing a guitar.", "A man plays an instrument."],
+                    ["paraphrase", "How do I learn Python quickly?", "What is the fastest way to learn Python?"],
+                    ["sentiment", "A gorgeous, witty and deeply moving film.", ""],
+                ]
+                examples = [[*e, _default_variant(store, e[0])] for e in examples if _default_variant(store, e[0])]
                 gr.Examples(
-                    [
-                        ["similarity", "A man is playing a guitar.", "A man plays an instrument.", default],
-                        [
-                            "paraphrase",
-                            "How do I learn Python quickly?",
-                            "What is the fastest way to learn Python?",
-                            default,
-                        ],
-                        ["sentiment", "A gorgeous, witty and deeply moving film.", "", default],
-                    ],
+                    examples,
                     inputs=[task, sentence_a, sentence_b, variant],
-                    outputs=[
-                        sentiment_out,
-                        paraphrase_out,
-                        similarity_out,
-                        note,
-                        views_state,
-                        layer,
-                        which,
-                        heatmap,
-                        focus_state,
-                    ],
+                    outputs=playground_outputs,
                     fn=playground,
                     cache_examples=True,
                     cache_mode="lazy",
@@ -367,17 +367,6 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
                 b_note = gr.Markdown(elem_id="batch-note")
 
         # ----- events -----------------------------------------------------------------------------------------
-        playground_outputs = [
-            sentiment_out,
-            paraphrase_out,
-            similarity_out,
-            note,
-            views_state,
-            layer,
-            which,
-            heatmap,
-            focus_state,
-        ]
         run.click(playground, [task, sentence_a, sentence_b, variant], playground_outputs, api_name="playground").then(
             saliency, [task, sentence_a, sentence_b, variant], [saliency_out, saliency_note], api_name="saliency"
         )

@@ -41,7 +41,7 @@ class Variant:
     def label(self) -> str:
         """Name for pickers: backbone / variant, then its dev metrics."""
         scores = " · ".join(f"{METRIC_LABELS[k]} {self.metrics[k]:.3f}" for k in METRIC_LABELS if k in self.metrics)
-        return f"{self.backbone} / {self.name}" + (f" — {scores}" if scores else "")
+        return f"{self.backbone} / {self.name} ({self.description})" + (f" — {scores}" if scores else "")
 
 
 def describe(config: dict[str, Any], directory: Path) -> tuple[str, str, list[str]]:

@@ -85,7 +85,7 @@ def test_discover_marks_broken_variants(app_assets, tmp_path):
         good.error is None and good.backbone == "minilm-l6" and good.tasks == ["sentiment", "paraphrase", "similarity"]
     )
     assert "single-task" in good.description and "sts_pearson" in good.metrics
-    assert good.label.startswith("minilm-l6 / single-cross — SST ")
+    assert good.label.startswith("minilm-l6 / single-cross (single-task · cross · LoRA r4) — SST ")
 
 
 def test_store_loads_once_and_reports_late_corruption(app_assets, tmp_path):
@@ -104,3 +104,16 @@ def test_store_loads_once_and_reports_late_corruption(app_assets, tmp_path):
     assert isinstance(frame, pd.DataFrame) and "multi-cross" in set(frame["variant"])
     assert store.dev_predictions("multi-cross", "similarity") is not None
     assert json.loads((root / "hard_cases.json").read_text())["categories"] == store.hard_cases()["categories"]
+
+
+def test_backbone_cache_reads_each_backbone_from_disk_once(monkeypatch):
+    import mtbert.checkpoint as checkpoint
+
+    calls = []
+    real = checkpoint.load_backbone
+    monkeypatch.setattr(checkpoint, "load_backbone", lambda name: calls.append(name) or real(name))
+    cache = checkpoint.BackboneCache()
+    first, _ = cache.get("minilm-l6")
+    second, _ = cache.get("minilm-l6")
+    assert calls == ["minilm-l6"] and first is not second
+    assert all((a == b).all() for a, b in zip(first.state_dict().values(), second.state_dict().values()))
