@@ -36,6 +36,14 @@ from mtbert.zoo import DEFAULT_ASSETS, VariantStore  # noqa: E402
 TASKS = ["sentiment", "paraphrase", "similarity", "all three"]
 HEADS = ["mean", "rollout"] + [str(h) for h in range(12)]
 MAX_COMPARE = 4
+RESULT_COLUMNS = {
+    "sst_acc": "SST acc",
+    "quora_acc": "Quora acc",
+    "sts_pearson": "STS Pearson",
+    "trainable_parameters": "trained params",
+    "train_seconds": "train s",
+    "epoch": "best epoch",
+}
 THEME = gr.themes.Default(
     font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "Consolas", "monospace"]
 )  # system fonts: nothing from a CDN
@@ -116,7 +124,11 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
         out: dict[str, Any] = {"task": task, "value": prediction.value(task), "notes": prediction.notes}
         if attentions:
             out["inputs"] = [
-                {"tokens": v.tokens, "segments": v.segments, "attentions": v.attentions.round(4).tolist()}
+                {
+                    "tokens": v.tokens,
+                    "segments": v.segments,
+                    "attentions": v.attentions.astype("float64").round(4).tolist(),
+                }
                 for v in prediction.views[task]
             ]
         return out
@@ -338,9 +350,8 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
                     "Pick a variant to see its confusion matrices and STS predictions against gold."
                 )
                 results = store.results_frame()
-                gr.Dataframe(
-                    results.round(4) if not results.empty else None, interactive=False, elem_id="results-table"
-                )
+                shown = results.rename(columns=RESULT_COLUMNS).round(4)
+                gr.Dataframe(shown if not results.empty else None, interactive=False, elem_id="results-table")
                 gr.Plot(
                     results_bars(results) if not results.empty else None,
                     label="Dev metrics per variant",
