@@ -40,8 +40,9 @@ def attention_figure(
     )
     fig.update_layout(
         title=f"{title}layer {layer + 1}, {head_name}" + (" — A→B block" if a_to_b else ""),
-        yaxis={"autorange": "reversed", "title": "query token (attends from)"},
-        xaxis={"title": "key token (attends to)", "tickangle": -60},
+        # dtick=1: label every token (plotly would otherwise skip every other one)
+        yaxis={"autorange": "reversed", "title": "query token (attends from)", "dtick": 1},
+        xaxis={"title": "key token (attends to)", "tickangle": -60, "dtick": 1},
         height=460,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )

@@ -69,3 +69,25 @@ def test_local_hf_directory_loads(tmp_path):
         got = ours(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).last_hidden_state
     real = enc["attention_mask"].bool()
     assert torch.allclose(got[real], expected[real], atol=1e-5)
+
+
+def test_hub_id_found_in_the_local_cache(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+    from transformers import BertConfig as HFConfig
+    from transformers import BertModel
+
+    from mtbert.backbones import resolve_backbone
+
+    snapshot = tmp_path / "models--some-org--tiny-bert" / "snapshots" / "0123abcd"
+    hf = BertModel(
+        HFConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64)
+    ).eval()
+    hf.save_pretrained(snapshot)
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        (snapshot / name).write_bytes((resolve_backbone("minilm-l6").directory / name).read_bytes())
+    (tmp_path / "models--some-org--tiny-bert" / "refs").mkdir()
+    (tmp_path / "models--some-org--tiny-bert" / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model, _ = load_backbone("some-org/tiny-bert")
+    assert model.config.num_layers == 1 and model.config.hidden_size == 32
