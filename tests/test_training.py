@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import mtbert.training as training
 from mtbert.checkpoint import load
 from mtbert.config import FinetuneConfig, HeadConfig, TrainConfig
-from mtbert.data import Example, read_examples
+from mtbert.data import read_examples
 from mtbert.evaluation import predict_examples
 from mtbert.training import TrainingDiverged, TrainingInterrupted, epoch_plan, train
 
@@ -143,5 +142,4 @@ def test_symmetric_pairs_doubles_pair_data(small_data, tmp_path):
 def test_build_model_uses_given_tasks(small_data, tmp_path):
     model = training.build_model(config(small_data, tmp_path), ["paraphrase"])
     assert list(model.heads) == ["paraphrase"]
-    assert isinstance(model.predict_paraphrase([Example("0", "a").a], ["b"]), np.ndarray)
-    assert torch.is_tensor(next(model.parameters()))
+    assert model.predict_paraphrase(["a"], ["b"]).shape == (1,)
