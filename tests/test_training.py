@@ -143,3 +143,46 @@ def test_build_model_uses_given_tasks(small_data, tmp_path):
     model = training.build_model(config(small_data, tmp_path), ["paraphrase"])
     assert list(model.heads) == ["paraphrase"]
     assert model.predict_paraphrase(["a"], ["b"]).shape == (1,)
+
+
+def test_sigterm_saves_state_and_the_cli_resumes(small_data, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path / "killed"
+    command = [
+        sys.executable,
+        "-m",
+        "train.train",
+        "--config",
+        "train/configs/sts-cross-lora.toml",
+        "--data-dir",
+        str(small_data),
+        "--out",
+        str(out),
+        "epochs=2",
+        "train_limit=160",
+        "batch_size=8",
+        "save_every_steps=2",
+        "finetune.lora_rank=4",
+        "mode=multi",
+    ]
+    process = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "state" / "state.json").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "--resume" in stderr
+    state = json.loads((out / "state" / "state.json").read_text())
+    assert state["epoch"] * 20 + state["step_in_epoch"] < 40  # stopped before the end
+    resumed = subprocess.run([*command, "--resume"], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stdout
+    assert json.loads((out / "best" / "metrics.json").read_text())["sts_pearson"] > -1
+    assert json.loads((out / "state" / "state.json").read_text())["epoch"] == 2
