@@ -124,22 +124,23 @@ class Features:
 
     input_ids: list[int]
     token_type_ids: list[int]
+    dropped: int = 0  # tokens that truncation to max_length removed
 
 
 def tokenize(
     tokenizer: PreTrainedTokenizerBase, a: Sequence[str], b: Sequence[str] | None, max_length: int
-) -> tuple[list[Features], list[int]]:
+) -> list[Features]:
     """Tokenise sentences (or cross-encoded pairs when ``b`` is given), truncating to ``max_length``.
 
-    Returns the features and, per input, how many tokens truncation dropped.
+    Each Features records how many tokens truncation dropped.
     """
-    full = tokenizer(list(a), list(b) if b is not None else None, add_special_tokens=True)
-    kept = tokenizer(
-        list(a), list(b) if b is not None else None, truncation=True, max_length=max_length, add_special_tokens=True
-    )
-    features = [Features(ids, types) for ids, types in zip(kept["input_ids"], kept["token_type_ids"])]
-    dropped = [len(f) - len(k) for f, k in zip(full["input_ids"], kept["input_ids"])]
-    return features, dropped
+    second = list(b) if b is not None else None
+    full = tokenizer(list(a), second, add_special_tokens=True)
+    kept = tokenizer(list(a), second, truncation=True, max_length=max_length, add_special_tokens=True)
+    return [
+        Features(ids, types, len(whole) - len(ids))
+        for ids, types, whole in zip(kept["input_ids"], kept["token_type_ids"], full["input_ids"])
+    ]
 
 
 def pad(features: Sequence[Features], pad_id: int = 0) -> dict[str, torch.Tensor]:
@@ -186,14 +187,14 @@ def make_items(
     """Tokenise examples for the model: pairs become one cross input or two separate inputs."""
     labels = [e.label for e in examples]
     if not examples or examples[0].b is None:
-        feats, _ = tokenize(tokenizer, [e.a for e in examples], None, max_length)
+        feats = tokenize(tokenizer, [e.a for e in examples], None, max_length)
         return [Item((f,), y) for f, y in zip(feats, labels)]
     a, b = [e.a for e in examples], [e.b or "" for e in examples]
     if pair_encoding == "cross":
-        feats, _ = tokenize(tokenizer, a, b, max_length)
+        feats = tokenize(tokenizer, a, b, max_length)
         return [Item((f,), y) for f, y in zip(feats, labels)]
-    feats_a, _ = tokenize(tokenizer, a, None, max_length)
-    feats_b, _ = tokenize(tokenizer, b, None, max_length)
+    feats_a = tokenize(tokenizer, a, None, max_length)
+    feats_b = tokenize(tokenizer, b, None, max_length)
     return [Item((fa, fb), y) for fa, fb, y in zip(feats_a, feats_b, labels)]
 
 

@@ -16,7 +16,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from mtbert.config import FinetuneConfig, HeadConfig
-from mtbert.data import Batch, Example, Item, bucketed_batches, make_items, tokenize
+from mtbert.data import Batch, Example, Item, bucketed_batches, make_items
 from mtbert.heads import (
     MAX_SIMILARITY,
     CosinePairHead,
@@ -196,36 +196,27 @@ class MultitaskModel(nn.Module):
         items = self.items_for(examples)
         if not return_attentions:
             return self.predict_batches(task, bucketed_batches(items, batch_size, shuffle=False), len(items))
-        return self._predict_with_attentions(task, a, b, items)
+        return self._predict_with_attentions(task, items)
 
-    def _predict_with_attentions(
-        self, task: str, a: list[str], b: list[str] | None, items: list[Item]
-    ) -> tuple[np.ndarray, list[list[AttentionView]]]:
+    def _predict_with_attentions(self, task: str, items: list[Item]) -> tuple[np.ndarray, list[list[AttentionView]]]:
         self.eval()
-        if b is None or self.head_config.pair_encoding == "cross":
-            _, dropped = tokenize(self.tokenizer, a, b, self.max_length)
-            dropped_per_input = [[d] for d in dropped]
-        else:
-            _, dropped_a = tokenize(self.tokenizer, a, None, self.max_length)
-            _, dropped_b = tokenize(self.tokenizer, b, None, self.max_length)
-            dropped_per_input = [[x, y] for x, y in zip(dropped_a, dropped_b)]
         values, views = [], []
         with torch.inference_mode():
-            for i, item in enumerate(items):  # one at a time: attentions of a single input need no padding
+            for item in items:  # one at a time: attentions of a single input need no padding
                 batch = bucketed_batches([item], 1, shuffle=False)[0]
                 out = self(task, batch.inputs, output_attentions=True)
                 values.append(self._postprocess(task, out.values).numpy()[0])
-                example_views = []
-                for k, (feat, att) in enumerate(zip(item.inputs, out.attentions or [])):
-                    example_views.append(
+                views.append(
+                    [
                         AttentionView(
                             tokens=self.tokenizer.convert_ids_to_tokens(feat.input_ids),
                             segments=list(feat.token_type_ids),
                             attentions=torch.stack([layer[0] for layer in att]).numpy(),
-                            dropped_tokens=dropped_per_input[i][k],
+                            dropped_tokens=feat.dropped,
                         )
-                    )
-                views.append(example_views)
+                        for feat, att in zip(item.inputs, out.attentions or [])
+                    ]
+                )
         return np.stack(values), views
 
     def predict_sentiment(self, texts: Sequence[str] | str, return_attentions: bool = False, batch_size: int = 64):
