@@ -10,6 +10,7 @@ import argparse
 import html
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -449,6 +450,8 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
         gr.api(predict_similarity, api_name="predict_similarity")
         gr.api(predict_pair, api_name="predict_pair")
     demo.queue(default_concurrency_limit=2)
+    if default:  # load the opening variant in the background so the first click does not wait for it
+        threading.Thread(target=store.model, args=(default,), daemon=True).start()
     return demo
 
 
