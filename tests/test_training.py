@@ -119,13 +119,14 @@ def test_schedules_cover_the_tasks(schedule):
         assert late.count("paraphrase") < tasks.count("paraphrase") + 5
 
 
-def test_multitask_run_scores_overall(small_data, tmp_path):
+@pytest.mark.parametrize("schedule", ["round_robin", "annealed"])
+def test_multitask_run_scores_overall(small_data, tmp_path, schedule):
     cfg = config(
         small_data,
         tmp_path / "multi",
         epochs=1,
         train_limit=32,
-        schedule="round_robin",
+        schedule=schedule,
         heads=HeadConfig(tasks=["sentiment", "paraphrase", "similarity"], shared_layer=True),
     )
     metrics = json.loads((train(cfg) / "metrics.json").read_text())
