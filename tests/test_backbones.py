@@ -50,18 +50,25 @@ def test_uncached_hub_backbone_fails_with_one_clear_sentence(name, monkeypatch):
     assert name in message and "huggingface-cli download" in message and "\n" not in message
 
 
-def test_local_hf_directory_loads(tmp_path):
+def tiny_hf_bert(directory, layers: int):
+    """A small random Hugging Face BERT saved with minilm-l6's vocabulary, as a user's local copy would be."""
     from transformers import BertConfig as HFConfig
     from transformers import BertModel
 
     from mtbert.backbones import resolve_backbone
 
-    hf = BertModel(
-        HFConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
-    ).eval()
-    hf.save_pretrained(tmp_path)
+    config = HFConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=64
+    )
+    hf = BertModel(config).eval()
+    hf.save_pretrained(directory)
     for name in ("vocab.txt", "tokenizer_config.json"):
-        (tmp_path / name).write_bytes((resolve_backbone("minilm-l6").directory / name).read_bytes())
+        (directory / name).write_bytes((resolve_backbone("minilm-l6").directory / name).read_bytes())
+    return hf
+
+
+def test_local_hf_directory_loads(tmp_path):
+    hf = tiny_hf_bert(tmp_path, layers=2)
     ours, tokenizer = load_backbone(str(tmp_path))
     enc = tokenizer(["a test sentence", "b"], padding=True, return_tensors="pt")
     with torch.no_grad():
@@ -73,18 +80,8 @@ def test_local_hf_directory_loads(tmp_path):
 
 def test_hub_id_found_in_the_local_cache(tmp_path, monkeypatch):
     import huggingface_hub.constants
-    from transformers import BertConfig as HFConfig
-    from transformers import BertModel
 
-    from mtbert.backbones import resolve_backbone
-
-    snapshot = tmp_path / "models--some-org--tiny-bert" / "snapshots" / "0123abcd"
-    hf = BertModel(
-        HFConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64)
-    ).eval()
-    hf.save_pretrained(snapshot)
-    for name in ("vocab.txt", "tokenizer_config.json"):
-        (snapshot / name).write_bytes((resolve_backbone("minilm-l6").directory / name).read_bytes())
+    tiny_hf_bert(tmp_path / "models--some-org--tiny-bert" / "snapshots" / "0123abcd", layers=1)
     (tmp_path / "models--some-org--tiny-bert" / "refs").mkdir()
     (tmp_path / "models--some-org--tiny-bert" / "refs" / "main").write_text("0123abcd")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
