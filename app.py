@@ -7,6 +7,7 @@ models through ``mtbert.zoo`` and predicts through ``mtbert.service``, ``mtbert.
 from __future__ import annotations
 
 import argparse
+import functools
 import html
 import os
 import tempfile
@@ -30,12 +31,12 @@ from mtbert.service import (  # noqa: E402
     explain_input,
     focus_task,
     hard_case_table,
+    head_choices,
     predict_input,
 )
 from mtbert.zoo import DEFAULT_ASSETS, VariantStore  # noqa: E402
 
 TASKS = ["sentiment", "paraphrase", "similarity", "all three"]
-HEADS = ["mean", "rollout"] + [str(h) for h in range(12)]
 MAX_COMPARE = 4
 RESULT_COLUMNS = {
     "sst_acc": "SST acc",
@@ -56,8 +57,21 @@ layers. In a cross-encoded pair, sentence-B tokens are marked `B·`. **Saliency*
 token by how much it pushed the prediction up (red) or down (blue)."""
 
 
-def _error(err: Exception) -> gr.Error:
-    return gr.Error(str(err), print_exception=False)
+USER_ERRORS = (InputError, BatchInputError, CheckpointError, KeyError)
+
+
+def _user_errors(fn):
+    """Turn the library's errors about the user's input or choice into a clean gr.Error (UI message, API error)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as err:
+            message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+            raise gr.Error(message, print_exception=False) from err
+
+    return wrapper
 
 
 def _variant_choices(store: VariantStore, task: str | None = None) -> list[tuple[str, str]]:
@@ -86,42 +100,34 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
     default = _default_variant(store)
     choices = _variant_choices(store)
 
-    def model_for(variant: str):
-        try:
-            return store.model(variant)
-        except (KeyError, CheckpointError) as err:
-            raise _error(err) from err
+    def predict_with(
+        task: str, sentence_a: str, sentence_b: str | None, variant: str, attentions: bool = True
+    ) -> Prediction:
+        """Run ``task`` on one input with the named variant (loaded once by the store)."""
+        return predict_input(store.model(variant), task, sentence_a, sentence_b, attentions)
 
     # ----- API functions (also used by the UI) ----------------------------------------------------------------
+    @_user_errors
     def predict_sentiment(text: str, variant: str) -> dict[str, float]:
         """Sentiment class probabilities for one sentence."""
-        try:
-            return predict_input(model_for(variant), "sentiment", text, None, with_attentions=False).sentiment or {}
-        except InputError as err:
-            raise _error(err) from err
+        return predict_with("sentiment", text, None, variant, attentions=False).sentiment or {}
 
+    @_user_errors
     def predict_paraphrase(sentence_a: str, sentence_b: str, variant: str) -> float:
         """Probability that two questions are paraphrases."""
-        try:
-            return predict_input(model_for(variant), "paraphrase", sentence_a, sentence_b, False).paraphrase or 0.0
-        except InputError as err:
-            raise _error(err) from err
+        return predict_with("paraphrase", sentence_a, sentence_b, variant, attentions=False).paraphrase or 0.0
 
+    @_user_errors
     def predict_similarity(sentence_a: str, sentence_b: str, variant: str) -> float:
         """Similarity score in [0, 5] of two sentences."""
-        try:
-            return predict_input(model_for(variant), "similarity", sentence_a, sentence_b, False).similarity or 0.0
-        except InputError as err:
-            raise _error(err) from err
+        return predict_with("similarity", sentence_a, sentence_b, variant, attentions=False).similarity or 0.0
 
+    @_user_errors
     def predict_pair(sentence_a: str, sentence_b: str, task: str, variant: str, attentions: bool) -> dict[str, Any]:
         """Paraphrase or similarity for a pair, with every layer's attention when ``attentions`` is true."""
         if task not in ("paraphrase", "similarity"):
             raise gr.Error("task must be 'paraphrase' or 'similarity'")
-        try:
-            prediction = predict_input(model_for(variant), task, sentence_a, sentence_b, attentions)
-        except InputError as err:
-            raise _error(err) from err
+        prediction = predict_with(task, sentence_a, sentence_b, variant, attentions)
         out: dict[str, Any] = {"task": task, "value": prediction.value(task), "notes": prediction.notes}
         if attentions:
             out["inputs"] = [
@@ -135,12 +141,10 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
         return out
 
     # ----- Playground -------------------------------------------------------------------------------------------
+    @_user_errors
     def playground(task: str, sentence_a: str, sentence_b: str, variant: str):
         """Run the Playground: predictions, an attention map and what was truncated."""
-        try:
-            prediction = predict_input(model_for(variant), task, sentence_a, sentence_b)
-        except InputError as err:
-            raise _error(err) from err
+        prediction = predict_with(task, sentence_a, sentence_b, variant)
         focus = focus_task(task, sentence_b, list(prediction.views))
         views = prediction.views[focus]
         n_layers = views[0].attentions.shape[0]
@@ -165,6 +169,7 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
             ),
             attention_figure(views[0], n_layers - 1, "mean", title=f"{focus}: "),
             focus,
+            gr.update(choices=head_choices(views[0]), value="mean"),
         )
 
     def redraw(views, layer: int, head: str, which: str, a_to_b: bool, focus: str):
@@ -176,25 +181,19 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
             a_to_b, title = False, f"{focus} (the A→B block needs a cross-encoded pair): "
         return attention_figure(view, int(layer) - 1, head, a_to_b, title=title)
 
+    @_user_errors
     def saliency(task: str, sentence_a: str, sentence_b: str, variant: str):
         """Integrated-gradients token saliency for the predicted class or score."""
-        try:
-            return explain_input(model_for(variant), task, sentence_a, sentence_b)
-        except InputError as err:
-            raise _error(err) from err
+        return explain_input(store.model(variant), task, sentence_a, sentence_b)
 
     # ----- Compare ----------------------------------------------------------------------------------------------
+    @_user_errors
     def compare(task: str, sentence_a: str, sentence_b: str, variants: list[str]):
         """Run one input through 2–4 variants; a table, a line on where they disagree, and attention maps."""
         if not variants or len(variants) < 2 or len(variants) > MAX_COMPARE:
             raise gr.Error(f"pick between 2 and {MAX_COMPARE} variants", print_exception=False)
         task = "sentiment" if task == "all three" else task
-        results: dict[str, Prediction] = {}
-        try:
-            for name in variants:
-                results[name] = predict_input(model_for(name), task, sentence_a, sentence_b)
-        except InputError as err:
-            raise _error(err) from err
+        results = {name: predict_with(task, sentence_a, sentence_b, name) for name in variants}
         rows = [[name, results[name].summary(task)] for name in variants]
         plots = []
         for i in range(MAX_COMPARE):
@@ -211,16 +210,14 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
         return [rows, disagreement(task, results), *plots]
 
     # ----- Batch ------------------------------------------------------------------------------------------------
+    @_user_errors
     def batch_predict(file: str, task: str, variant: str, progress=gr.Progress()):  # noqa: B008
         """Predict every row of an uploaded CSV; returns a CSV with prediction columns."""
         if not file:
             raise gr.Error("upload a CSV file first", print_exception=False)
-        try:
-            frame = read_batch_csv(file, task)
-        except BatchInputError as err:
-            raise _error(err) from err
+        frame = read_batch_csv(file, task)
         progress(0, desc="predicting")
-        out = predict_frame(model_for(variant), task, frame, lambda f: progress(f, desc="predicting"))
+        out = predict_frame(store.model(variant), task, frame, lambda f: progress(f, desc="predicting"))
         target = Path(tempfile.mkdtemp(prefix="mtbert-batch-")) / f"{Path(file).stem}-{task}-predictions.csv"
         out.to_csv(target, index=False)
         return str(target), f"Predicted {len(out):,} rows with `{html.escape(variant)}`."
@@ -262,7 +259,7 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
                         note = gr.Markdown(elem_id="note")
                 with gr.Row():
                     layer = gr.Slider(1, 6, value=6, step=1, label="Layer")
-                    head = gr.Dropdown(HEADS, value="mean", label="Head (mean, rollout, or one head)")
+                    head = gr.Dropdown(["mean", "rollout"], value="mean", label="Head (mean, rollout, or one head)")
                     which = gr.Radio(["pair"], value="pair", label="Input")
                     a_to_b = gr.Checkbox(label="Only the A→B block (cross-encoded pairs)")
                 heatmap = gr.Plot(label="Attention", elem_id="heatmap")
@@ -280,6 +277,7 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
                     which,
                     heatmap,
                     focus_state,
+                    head,
                 ]
                 examples = [
                     ["similarity", "A man is playing a guitar.", "A man plays an instrument."],
@@ -427,12 +425,11 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
             if not name:
                 return None, None, None, ""
             sst, quora, sts = (store.dev_predictions(name, t) for t in ("sentiment", "paraphrase", "similarity"))
-            labels = ["very neg.", "neg.", "neutral", "pos.", "very pos."]
             return (
-                confusion_figure(confusion_from_predictions(sst, 5), labels, f"{name}: SST dev")
+                confusion_figure(*confusion_from_predictions(sst, "sentiment"), f"{name}: SST dev")
                 if sst is not None
                 else None,
-                confusion_figure(confusion_from_predictions(quora, 2), ["not dup.", "duplicate"], f"{name}: Quora dev")
+                confusion_figure(*confusion_from_predictions(quora, "paraphrase"), f"{name}: Quora dev")
                 if quora is not None
                 else None,
                 sts_scatter(sts, f"{name}: STS dev") if sts is not None else None,

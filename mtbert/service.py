@@ -10,7 +10,13 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from mtbert.explain import integrated_gradients
-from mtbert.multitask import AttentionView, MultitaskModel, SingleTaskModels
+from mtbert.multitask import (
+    BINARY_SENTIMENT_LABELS,
+    SENTIMENT_LABELS,
+    AttentionView,
+    MultitaskModel,
+    SingleTaskModels,
+)
 
 Model = MultitaskModel | SingleTaskModels
 PAIR_TASKS = ("paraphrase", "similarity")
@@ -160,9 +166,23 @@ def saliency_spans(tokens: list[str], scores: np.ndarray) -> list[tuple[str, flo
     return spans
 
 
-def confusion_from_predictions(frame: pd.DataFrame, classes: int) -> np.ndarray:
-    """Confusion matrix (gold rows, predicted columns) from a dev predictions frame."""
-    return confusion_matrix(frame["gold"].astype(int), frame["predicted"].astype(int), labels=list(range(classes)))
+def confusion_from_predictions(frame: pd.DataFrame, task: str) -> tuple[np.ndarray, list[str]]:
+    """Confusion matrix (gold rows, predicted columns) and class names from a dev predictions frame.
+
+    Sentiment classes are counted from the frame's ``p0, p1, ...`` columns (5 for SST, 2 for CFIMDB).
+    """
+    if task == "paraphrase":
+        labels = ["not duplicate", "duplicate"]
+    else:
+        classes = sum(1 for c in frame.columns if c[:1] == "p" and c[1:].isdigit())
+        labels = SENTIMENT_LABELS if classes == len(SENTIMENT_LABELS) else BINARY_SENTIMENT_LABELS
+    matrix = confusion_matrix(frame["gold"].astype(int), frame["predicted"].astype(int), labels=range(len(labels)))
+    return matrix, labels
+
+
+def head_choices(view: AttentionView) -> list[str]:
+    """Attention head choices for a model: mean, rollout, then each head by number."""
+    return ["mean", "rollout"] + [str(h) for h in range(view.attentions.shape[1])]
 
 
 def hard_case_table(category: dict[str, Any]) -> pd.DataFrame:

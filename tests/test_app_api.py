@@ -53,6 +53,7 @@ def test_predict_pair_with_attentions(client):
 def test_playground_saliency_and_compare(client):
     result = client.predict("all three", *PAIR, "multi-cross", api_name="/playground")
     assert result[0]["value"]["label"] in ("very negative", "negative", "neutral", "positive", "very positive")
+    assert [c[0] for c in result[-1]["choices"]] == ["mean", "rollout"] + [str(h) for h in range(12)]
     spans, note = client.predict("similarity", *PAIR, "single-concat", api_name="/saliency")
     assert "integrated gradients" in note and "[sentence B] " in [s["token"] for s in spans]
     table, line, *_ = client.predict("paraphrase", *PAIR, ["multi-cross", "single-cross"], api_name="/compare")
@@ -91,6 +92,11 @@ def test_long_input_is_truncated_and_reported(client):
 def test_unusual_text_works(client, text):
     probs = client.predict(text, "multi-cross", api_name="/predict_sentiment")
     assert sum(probs.values()) == pytest.approx(1, abs=1e-4)
+
+
+def test_unknown_variant_is_a_clean_error(client):
+    with pytest.raises(AppError, match="^unknown variant 'nope'"):
+        client.predict("text", "nope", api_name="/predict_sentiment")
 
 
 def test_corrupt_variant_is_left_out_with_a_reason(client):

@@ -117,3 +117,14 @@ def test_backbone_cache_reads_each_backbone_from_disk_once(monkeypatch):
     second, _ = cache.get("minilm-l6")
     assert calls == ["minilm-l6"] and first is not second
     assert all((a == b).all() for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+
+
+def test_confusion_counts_sentiment_classes_from_the_file():
+    from mtbert.service import confusion_from_predictions
+
+    binary = pd.DataFrame({"gold": [0, 1, 1], "predicted": [0, 1, 0], "p0": [0.9, 0.1, 0.6], "p1": [0.1, 0.9, 0.4]})
+    matrix, labels = confusion_from_predictions(binary, "sentiment")
+    assert labels == ["negative", "positive"] and matrix.tolist() == [[1, 0], [1, 1]]
+    five = binary.assign(**{f"p{c}": 0.2 for c in range(5)})
+    assert len(confusion_from_predictions(five, "sentiment")[1]) == 5
+    assert confusion_from_predictions(binary, "paraphrase")[1] == ["not duplicate", "duplicate"]
