@@ -24,7 +24,6 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def models_table(assets: Path) -> str:
     """Shipped variants with their dev metrics (from results.json, else each checkpoint's metrics.json)."""
-    results = _read(assets / "results.json")
     lines = [
         "| variant | backbone | heads | SST acc | Quora acc | STS Pearson | overall | trained params | train s |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -32,7 +31,7 @@ def models_table(assets: Path) -> str:
     for v in discover(assets):
         if v.error:
             continue
-        m = results.get(v.name) or _read(v.path / "metrics.json")
+        m = v.metrics
         cells = [v.name, v.backbone, v.description] + [
             _fmt(m.get(k)) for k in ("sst_acc", "quora_acc", "sts_pearson", "overall")
         ]

@@ -20,6 +20,7 @@ from mtbert.multitask import (
 
 Model = MultitaskModel | SingleTaskModels
 PAIR_TASKS = ("paraphrase", "similarity")
+ALL_TASKS = ("all", "all three")  # task choices that run every task the input allows
 
 
 class InputError(ValueError):
@@ -60,7 +61,7 @@ def check_text(text: str | None, name: str) -> str:
 
 def tasks_for(choice: str, has_pair: bool) -> list[str]:
     """The tasks to run for a task choice ("all three" runs the pair tasks only when a pair is given)."""
-    if choice in ("all", "all three"):
+    if choice in ALL_TASKS:
         return ["sentiment", *PAIR_TASKS] if has_pair else ["sentiment"]
     return [choice]
 
@@ -74,12 +75,12 @@ def predict_input(model: Model, task_choice: str, a: str, b: str | None, with_at
         raise InputError(f"{task_choice} compares two sentences: sentence B is empty")
     missing = [t for t in tasks if t not in model.tasks]
     prediction = Prediction()
-    if missing and task_choice in ("all", "all three") and len(missing) < len(tasks):
+    if missing and task_choice in ALL_TASKS and len(missing) < len(tasks):
         tasks = [t for t in tasks if t in model.tasks]
         prediction.notes.append(f"This variant has no {', '.join(missing)} model; that task was skipped.")
     elif missing:
         raise InputError(f"this variant has no {', '.join(missing)} model (it has: {', '.join(model.tasks)})")
-    if task_choice in ("all", "all three") and not has_pair:
+    if task_choice in ALL_TASKS and not has_pair:
         prediction.notes.append("Only sentiment ran: paraphrase and similarity need sentence B.")
     for task in tasks:
         second = None if task == "sentiment" else [b]
@@ -128,7 +129,7 @@ def disagreement(task: str, predictions: dict[str, Prediction]) -> str:
 def focus_task(task_choice: str, b: str | None, available: list[str] | None = None) -> str:
     """The task whose attention and saliency are shown: for "all three", similarity for a pair (when the
     variant has it), else sentiment."""
-    if task_choice not in ("all", "all three"):
+    if task_choice not in ALL_TASKS:
         return task_choice
     pair = bool(b and b.strip())
     for task in (["similarity", "paraphrase"] if pair else []) + ["sentiment"]:

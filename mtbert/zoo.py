@@ -34,7 +34,7 @@ class Variant:
     backbone: str = "?"
     description: str = ""
     tasks: list[str] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float | int] = field(default_factory=dict)  # dev metrics, parameters, training time
     error: str | None = None
 
     @property
@@ -79,7 +79,7 @@ def discover(assets_dir: Path = DEFAULT_ASSETS) -> list[Variant]:
             config = check_checkpoint(path)
             variant.backbone, variant.description, variant.tasks = describe(config, path)
             metrics = results.get(path.name) or read_metrics(path)
-            variant.metrics = {k: float(v) for k, v in metrics.items() if k in (*METRIC_LABELS, "overall")}
+            variant.metrics = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
         except (CheckpointError, KeyError, TypeError, ValueError) as err:
             variant.error = str(err)
         variants.append(variant)
@@ -126,15 +126,8 @@ class VariantStore:
         return pd.read_csv(path) if path.exists() else None
 
     def results_frame(self) -> pd.DataFrame:
-        """One row per variant: results.json when present, else each checkpoint's own dev metrics."""
-        results = read_results(self.assets_dir)
-        rows = []
-        for variant in self.variants.values():
-            if variant.error:
-                continue
-            row = {"variant": variant.name, "backbone": variant.backbone, "heads": variant.description}
-            row.update(results.get(variant.name) or read_metrics(variant.path))
-            rows.append({k: v for k, v in row.items() if not isinstance(v, dict)})
+        """One row per usable variant with its metrics (results.json when present, else its own metrics.json)."""
+        rows = [{"variant": v.name, "backbone": v.backbone, "heads": v.description, **v.metrics} for v in self.usable()]
         return pd.DataFrame(rows)
 
     def hard_cases(self) -> dict[str, Any]:
