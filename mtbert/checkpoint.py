@@ -51,15 +51,19 @@ class BackboneCache:
 
 
 # ----- atomic writes ---------------------------------------------------------------------------------------
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text through a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
+        f.write(text)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename."""
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def replace_directory(tmp: Path, target: Path) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy.stats import pearsonr
 from sklearn.metrics import accuracy_score, confusion_matrix
 
-from mtbert.checkpoint import write_json_atomic
+from mtbert.checkpoint import write_json_atomic, write_text_atomic
 from mtbert.config import TASKS
 from mtbert.data import Example, read_examples, task_file
 from mtbert.multitask import MultitaskModel, SingleTaskModels
@@ -113,11 +113,9 @@ def write_report(report: EvalReport, out_dir: str | os.PathLike, split: str, inc
     write_json_atomic(out / f"metrics-{split}.json", report.metrics)
     write_json_atomic(out / f"confusion-{split}.json", report.confusion)
     for task, frame in report.predictions.items():
-        tmp = out / f".{task}-{split}-predictions.csv.tmp"
         if not include_text:
             frame = frame.drop(columns=[c for c in ("sentence1", "sentence2") if c in frame])
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, out / f"{task}-{split}-predictions.csv")
+        write_text_atomic(out / f"{task}-{split}-predictions.csv", frame.to_csv(index=False))
 
 
 # CS224N submission file names and headers per task.
@@ -148,12 +146,7 @@ def write_test_predictions(
         else:
             values = [f"{p:.4f}" for p in predictions]
         name, header = _TEST_OUTPUTS[task]
-        target = out / name
-        tmp = out / f".{name}.tmp"
-        with open(tmp, "w") as f:
-            f.write(f"id \t {header} \n")
-            for example, value in zip(examples, values):
-                f.write(f"{example.id} , {value} \n")
-        os.replace(tmp, target)
-        written.append(target)
+        lines = [f"id \t {header} \n"] + [f"{e.id} , {value} \n" for e, value in zip(examples, values)]
+        write_text_atomic(out / name, "".join(lines))
+        written.append(out / name)
     return written

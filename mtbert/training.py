@@ -176,6 +176,7 @@ class Trainer:
         self.model = build_model(config, tasks)
         self.data = {task: load_task_data(self.model, config, data_dir, task) for task in tasks}
         self.optimizer = make_optimizer(self.model, config)
+        self._cached_batches: tuple[int, dict[str, list[Batch]]] = (-1, {})
         steps_per_epoch = len(epoch_plan(config, self._batches(0), 0))
         self.total_steps = steps_per_epoch * config.epochs
         self.scheduler = linear_schedule(self.optimizer, self.total_steps, config.warmup_ratio)
@@ -184,12 +185,16 @@ class Trainer:
         self.epoch_losses: dict[str, list[float]] = {}
 
     def _batches(self, epoch: int) -> dict[str, list[Batch]]:
-        pad_id = self.model.tokenizer.pad_token_id or 0
-        seed = self.config.seed + 1000 * epoch
-        return {
-            t: bucketed_batches(d.items, self.config.batch_size, True, seed + i, pad_id)
-            for i, (t, d) in enumerate(self.data.items())
-        }
+        """The epoch's shuffled, bucketed batches per task (kept for the epoch last asked for)."""
+        if self._cached_batches[0] != epoch:
+            pad_id = self.model.tokenizer.pad_token_id or 0
+            seed = self.config.seed + 1000 * epoch
+            batches = {
+                t: bucketed_batches(d.items, self.config.batch_size, True, seed + i, pad_id)
+                for i, (t, d) in enumerate(self.data.items())
+            }
+            self._cached_batches = (epoch, batches)
+        return self._cached_batches[1]
 
     def data_hashes(self) -> dict[str, str]:
         """sha256 of every data file used (train and dev)."""
