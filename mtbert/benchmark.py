@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import BertModel
 
 from mtbert.backbones import load_backbone, resolve_backbone
+from mtbert.checkpoint import write_json_atomic
 from mtbert.config import FinetuneConfig, HeadConfig
 from mtbert.data import Example, bucketed_batches, iterate_file_order, make_items
 from mtbert.multitask import MultitaskModel
@@ -100,6 +103,13 @@ def pair_latency(model: MultitaskModel | None = None, calls: int = 50) -> dict[s
         "pair_latency_attentions_p50_ms": round(statistics.median(times), 2),
         "pair_latency_attentions_p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
     }
+
+
+def emit(result: dict[str, Any], json_path: Path | None) -> None:
+    """Print a benchmark result, and write it to ``json_path`` (atomically) when given."""
+    print(json.dumps(result, indent=2))
+    if json_path:
+        write_json_atomic(json_path, result)
 
 
 def machine_info() -> dict[str, Any]:

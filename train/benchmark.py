@@ -8,12 +8,10 @@ single-pair latency with ``return_attentions=True``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from mtbert.benchmark import machine_info, pair_latency, throughput_benchmark
-from mtbert.checkpoint import write_json_atomic
+from mtbert.benchmark import emit, machine_info, pair_latency, throughput_benchmark
 from mtbert.data import read_examples, resolve_data_dir, task_file
 
 
@@ -29,9 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"sentences": len(sentences), "batch_size": 64, **throughput_benchmark(sentences, repeats=args.repeats)}
     result.update(pair_latency())
     result["machine"] = machine_info()
-    print(json.dumps(result, indent=2))
-    if args.json:
-        write_json_atomic(args.json, result)
+    emit(result, args.json)
     return 0
 
 

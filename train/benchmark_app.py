@@ -8,7 +8,6 @@ p50, p95). Also records start-up time.
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import subprocess
 import sys
@@ -16,8 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mtbert.benchmark import app_concurrency, app_latency, machine_info
-from mtbert.checkpoint import write_json_atomic
+from mtbert.benchmark import app_concurrency, app_latency, emit, machine_info
 
 
 def start_app(assets: Path | None) -> tuple[subprocess.Popen, str, float]:
@@ -66,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         if process:
             process.terminate()
     result["machine"] = machine_info()
-    print(json.dumps(result, indent=2))
-    if args.json:
-        write_json_atomic(args.json, result)
+    emit(result, args.json)
     return 0
 
 
