@@ -63,15 +63,14 @@ def integrated_gradients(
     items = model.items_for([Example("0", a, b)])
     batch = bucketed_batches(items, 1, shuffle=False)[0]
     inputs = batch.inputs
-    with torch.no_grad():
-        values = model(task, inputs).values
+    with torch.no_grad():  # one forward pass: the pooled embeddings give the prediction and stay fixed below
+        pooled = [model.embed(x)[0] for x in inputs]
+        values = model.head_output(task, pooled)
     target = int(values.argmax(-1)) if task == "sentiment" else None
     if task == "sentiment":
         explained = f"logit of class '{model.sentiment_labels[target]}'"
     else:
         explained = "paraphrase logit" if task == "paraphrase" else "similarity score"
-    with torch.no_grad():
-        pooled = [model.embed(x)[0] for x in inputs]
     special = {model.tokenizer.cls_token_id, model.tokenizer.sep_token_id}
     results = []
     for k, x in enumerate(inputs):
