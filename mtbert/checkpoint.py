@@ -43,11 +43,19 @@ class BackboneCache:
     def __init__(self) -> None:
         self._backbones: dict[str, tuple[MiniBert, PreTrainedTokenizerBase]] = {}
 
-    def get(self, name: str) -> tuple[MiniBert, PreTrainedTokenizerBase]:
+    def _loaded(self, name: str) -> tuple[MiniBert, PreTrainedTokenizerBase]:
         if name not in self._backbones:
             self._backbones[name] = load_backbone(name)
-        backbone, tokenizer = self._backbones[name]
+        return self._backbones[name]
+
+    def get(self, name: str) -> tuple[MiniBert, PreTrainedTokenizerBase]:
+        """A private copy of the pretrained backbone, and the shared tokenizer."""
+        backbone, tokenizer = self._loaded(name)
         return copy.deepcopy(backbone), tokenizer
+
+    def tokenizer(self, name: str) -> PreTrainedTokenizerBase:
+        """Only the tokenizer (for fully fine-tuned checkpoints, which carry their own encoder weights)."""
+        return self._loaded(name)[1]
 
 
 # ----- atomic writes ---------------------------------------------------------------------------------------
@@ -204,7 +212,7 @@ def _load_multitask(directory: Path, config: dict[str, Any], cache: BackboneCach
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{weights} is corrupt: {err}") from err
     if finetune.mode == "full":
-        _, tokenizer = cache.get(name) if cache else load_backbone(name, pretrained=False)
+        tokenizer = cache.tokenizer(name) if cache else load_backbone(name, pretrained=False)[1]
         backbone = MiniBert(bert_config)
     else:
         backbone, tokenizer = cache.get(name) if cache else load_backbone(name)
