@@ -124,9 +124,6 @@ class TrainConfig:
     train_limit: int = 0
     # Also train on (b, a) for each pair (a, b) in paraphrase/similarity training data.
     symmetric_pairs: bool = False
-    # Auxiliary supervised SimCSE loss weight (0 = off) and temperature.
-    contrastive_weight: float = 0.0
-    contrastive_temperature: float = 0.05
     sst_file: str = "ids-sst"  # "ids-cfimdb" for the binary movie-review task
     save_every_steps: int = 200
     data_dir: str | None = None
