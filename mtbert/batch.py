@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtbert.multitask import MultitaskModel, SingleTaskModels
+from mtbert.multitask import Model
 
 MAX_BATCH_ROWS = 5000
 
@@ -59,7 +59,7 @@ def read_batch_csv(path: str | Path, task: str, max_rows: int = MAX_BATCH_ROWS) 
 
 
 def predict_frame(
-    model: MultitaskModel | SingleTaskModels,
+    model: Model,
     task: str,
     frame: pd.DataFrame,
     progress: Callable[[float], None] | None = None,

@@ -24,7 +24,7 @@ from mtbert.backbones import load_backbone
 from mtbert.config import BertConfig, FinetuneConfig, HeadConfig, from_dict, to_dict
 from mtbert.data import sha256_file
 from mtbert.model import MiniBert
-from mtbert.multitask import MultitaskModel, SingleTaskModels
+from mtbert.multitask import EnsembleModel, Model, MultitaskModel, SingleTaskModels
 
 FORMAT = "mtbert-checkpoint"
 VERSION = 1
@@ -191,6 +191,9 @@ def check_checkpoint(directory: str | os.PathLike) -> dict[str, Any]:
     if config.get("kind") == "single":
         for sub in config.get("tasks", {}).values():
             _check_weights(directory / sub, read_config(directory / sub))
+    elif config.get("kind") == "ensemble":
+        for member in _ensemble_members(directory, config):
+            check_checkpoint(member)
     elif config.get("kind") == "multitask":
         _check_weights(directory, config)
     else:
@@ -227,8 +230,40 @@ def _load_multitask(directory: Path, config: dict[str, Any], cache: BackboneCach
     return model.eval()
 
 
-def load(directory: str | os.PathLike, cache: BackboneCache | None = None) -> MultitaskModel | SingleTaskModels:
-    """Load a checkpoint directory (multitask or single-task). Errors name the missing or corrupt file."""
+def save_ensemble(directory: str | os.PathLike, members: list[str], metrics: dict[str, Any] | None = None) -> Path:
+    """Write an ensemble checkpoint: a config listing member checkpoints (sibling directories), no weights."""
+    target = Path(directory)
+    tmp = _tmp_dir_for(target)
+    try:
+        config = {"format": FORMAT, "version": VERSION, "kind": "ensemble", "members": list(members)}
+        write_json_atomic(tmp / CONFIG_FILE, config)
+        if metrics is not None:
+            write_json_atomic(tmp / METRICS_FILE, metrics)
+        _ensemble_members(target, config)  # the members must exist before the ensemble does
+        replace_directory(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return target
+
+
+def _ensemble_members(directory: Path, config: dict[str, Any]) -> list[Path]:
+    """Member directories of an ensemble: names of checkpoints beside it (``../<member>``)."""
+    members = config.get("members")
+    if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+        raise CheckpointError(f"{directory / CONFIG_FILE}: an ensemble lists its members as a non-empty list of names")
+    paths = []
+    for member in members:
+        path = directory.parent / member
+        if "/" in member or member in ("", ".", "..") or not path.is_dir():
+            where = directory / CONFIG_FILE
+            raise CheckpointError(f"{where}: ensemble member {member!r} is not a checkpoint beside it")
+        paths.append(path)
+    return paths
+
+
+def load(directory: str | os.PathLike, cache: BackboneCache | None = None) -> Model:
+    """Load a checkpoint directory (multitask, single-task or ensemble). Errors name the missing or corrupt file."""
     directory = Path(directory)
     config = read_config(directory)
     kind = config.get("kind")
@@ -242,6 +277,14 @@ def load(directory: str | os.PathLike, cache: BackboneCache | None = None) -> Mu
         if not models:
             raise CheckpointError(f"{directory / CONFIG_FILE} lists no task models")
         return SingleTaskModels(models)
+    if kind == "ensemble":
+        members = {}
+        for path in _ensemble_members(directory, config):
+            member = load(path, cache)
+            if isinstance(member, EnsembleModel):
+                raise CheckpointError(f"{directory / CONFIG_FILE}: member {path.name!r} is itself an ensemble")
+            members[path.name] = member
+        return EnsembleModel(members)
     raise CheckpointError(f"{directory / CONFIG_FILE} has unknown kind {kind!r}")
 
 

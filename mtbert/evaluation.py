@@ -15,10 +15,9 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 from mtbert.checkpoint import write_json_atomic, write_text_atomic
 from mtbert.config import TASKS
 from mtbert.data import Example, read_examples, task_file
-from mtbert.multitask import MultitaskModel, SingleTaskModels
+from mtbert.multitask import Model
 
 METRIC_KEYS = {"sentiment": "sst_acc", "paraphrase": "quora_acc", "similarity": "sts_pearson"}
-Model = MultitaskModel | SingleTaskModels
 
 
 def overall_score(metrics: dict[str, float]) -> float | None:

@@ -242,7 +242,35 @@ class MultitaskModel(nn.Module):
         return self._predict(task, a, b, return_attentions, batch_size)
 
 
-class SingleTaskModels:
+class TaskRouter:
+    """The multitask predict API over other models: subclasses say which model answers each task."""
+
+    @property
+    def tasks(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def sentiment_labels(self) -> list[str]:
+        return self.model_for("sentiment").sentiment_labels
+
+    def model_for(self, task: str) -> MultitaskModel:
+        """The MultitaskModel that answers (or, for an ensemble, explains) ``task``."""
+        raise NotImplementedError
+
+    def predict(self, task: str, a, b=None, return_attentions: bool = False, batch_size: int = 64):
+        raise NotImplementedError
+
+    def predict_sentiment(self, texts, return_attentions: bool = False, batch_size: int = 64):
+        return self.predict("sentiment", texts, None, return_attentions, batch_size)
+
+    def predict_paraphrase(self, a, b, return_attentions: bool = False, batch_size: int = 64):
+        return self.predict("paraphrase", a, b, return_attentions, batch_size)
+
+    def predict_similarity(self, a, b, return_attentions: bool = False, batch_size: int = 64):
+        return self.predict("similarity", a, b, return_attentions, batch_size)
+
+
+class SingleTaskModels(TaskRouter):
     """One model per task behind the multitask predict API: each call goes to its task's model."""
 
     def __init__(self, models: dict[str, MultitaskModel]) -> None:
@@ -252,23 +280,51 @@ class SingleTaskModels:
     def tasks(self) -> list[str]:
         return list(self.models)
 
-    @property
-    def sentiment_labels(self) -> list[str]:
-        return self.model_for("sentiment").sentiment_labels
-
     def model_for(self, task: str) -> MultitaskModel:
         if task not in self.models:
             raise ValueError(f"no single-task model for {task!r} (tasks: {self.tasks})")
         return self.models[task]
 
-    def predict_sentiment(self, texts, return_attentions: bool = False, batch_size: int = 64):
-        return self.model_for("sentiment").predict_sentiment(texts, return_attentions, batch_size)
-
-    def predict_paraphrase(self, a, b, return_attentions: bool = False, batch_size: int = 64):
-        return self.model_for("paraphrase").predict_paraphrase(a, b, return_attentions, batch_size)
-
-    def predict_similarity(self, a, b, return_attentions: bool = False, batch_size: int = 64):
-        return self.model_for("similarity").predict_similarity(a, b, return_attentions, batch_size)
-
     def predict(self, task: str, a, b=None, return_attentions: bool = False, batch_size: int = 64):
         return self.model_for(task).predict(task, a, b, return_attentions, batch_size)
+
+
+class EnsembleModel(TaskRouter):
+    """Averages its members' outputs per task: class probabilities, paraphrase probabilities, 0-5 scores.
+
+    A task is answered by the members that have it. Attention maps (and saliency) come from the first such
+    member: an average of different models' attentions would describe none of them.
+    """
+
+    def __init__(self, members: dict[str, MultitaskModel | SingleTaskModels]) -> None:
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = members
+
+    @property
+    def tasks(self) -> list[str]:
+        return [t for t in ("sentiment", "paraphrase", "similarity") if self.members_for(t)]
+
+    def members_for(self, task: str) -> list[str]:
+        """Names of the members that have ``task``, in order."""
+        return [name for name, model in self.members.items() if task in model.tasks]
+
+    def model_for(self, task: str) -> MultitaskModel:
+        names = self.members_for(task)
+        if not names:
+            raise ValueError(f"no ensemble member has {task!r} (tasks: {self.tasks})")
+        first = self.members[names[0]]
+        return first.model_for(task) if isinstance(first, TaskRouter) else first
+
+    def predict(self, task: str, a, b=None, return_attentions: bool = False, batch_size: int = 64):
+        names = self.members_for(task)
+        if not names:
+            raise ValueError(f"no ensemble member has {task!r} (tasks: {self.tasks})")
+        first = self.members[names[0]].predict(task, a, b, return_attentions, batch_size)
+        values, views = first if return_attentions else (first, None)
+        rest = [self.members[n].predict(task, a, b, batch_size=batch_size) for n in names[1:]]
+        mean = np.mean(np.stack([values, *rest]), axis=0)
+        return (mean, views) if return_attentions else mean
+
+
+Model = MultitaskModel | SingleTaskModels | EnsembleModel  # anything ``mtbert.load`` returns

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mtbert.zoo import discover
+from mtbert.zoo import discover, read_results
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -23,19 +23,21 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def models_table(assets: Path) -> str:
-    """Shipped variants with their dev metrics (from results.json, else each checkpoint's metrics.json)."""
+    """Every variant in results.json (then any other shipped checkpoint) with its dev metrics and training cost."""
     lines = [
-        "| variant | backbone | heads | SST acc | Quora acc | STS Pearson | overall | trained params | train s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| variant | backbone | heads | SST acc | Quora acc | STS Pearson | overall | trained params | train s "
+        "| shipped |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    rows = dict(read_results(assets))
     for v in discover(assets):
-        if v.error:
-            continue
-        m = v.metrics
-        cells = [v.name, v.backbone, v.description] + [
-            _fmt(m.get(k)) for k in ("sst_acc", "quora_acc", "sts_pearson", "overall")
-        ]
+        if v.error is None and v.name not in rows:
+            rows[v.name] = {**v.metrics, "backbone": v.backbone, "heads": v.description, "shipped": True}
+    for name, m in rows.items():
+        cells = [name, m.get("backbone", "?"), m.get("heads", "")]
+        cells += [_fmt(m.get(k)) for k in ("sst_acc", "quora_acc", "sts_pearson", "overall")]
         cells += [_fmt(m.get("trainable_parameters")), _fmt(m.get("train_seconds"), 0)]
+        cells.append("yes" if m.get("shipped", True) else "no (local run)")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

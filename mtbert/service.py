@@ -14,11 +14,11 @@ from mtbert.multitask import (
     BINARY_SENTIMENT_LABELS,
     SENTIMENT_LABELS,
     AttentionView,
-    MultitaskModel,
-    SingleTaskModels,
+    EnsembleModel,
+    Model,
+    TaskRouter,
 )
 
-Model = MultitaskModel | SingleTaskModels
 PAIR_TASKS = ("paraphrase", "similarity")
 ALL_TASKS = ("all", "all three")  # task choices that run every task the input allows
 
@@ -146,14 +146,17 @@ def explain_input(model: Model, task_choice: str, a: str, b: str | None) -> tupl
         b = check_text(b, "Sentence B")
     if task not in model.tasks:
         raise InputError(f"this variant has no {task} model")
-    inner = model.model_for(task) if isinstance(model, SingleTaskModels) else model
+    inner = model.model_for(task) if isinstance(model, TaskRouter) else model
     parts, explained = integrated_gradients(inner, task, a, b if task != "sentiment" else None)
     spans: list[tuple[str, float | None]] = []
     for i, part in enumerate(parts):
         if len(parts) == 2:
             spans.append((f"[sentence {'AB'[i]}] ", None))
         spans.extend(saliency_spans(part.tokens, part.scores))
-    return spans, f"Saliency of the {task} model's {explained} (integrated gradients, captum)."
+    note = f"Saliency of the {task} model's {explained} (integrated gradients, captum)."
+    if isinstance(model, EnsembleModel):
+        note += f" This ensemble explains through its first {task} member, {model.members_for(task)[0]}."
+    return spans, note
 
 
 def saliency_spans(tokens: list[str], scores: np.ndarray) -> list[tuple[str, float | None]]:

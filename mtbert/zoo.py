@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from mtbert.checkpoint import BackboneCache, CheckpointError, check_checkpoint, load, read_config, read_metrics
-from mtbert.multitask import MultitaskModel, SingleTaskModels
+from mtbert.multitask import Model
 
 DEFAULT_ASSETS = Path(__file__).resolve().parent.parent / "assets"
 METRIC_LABELS = {"sst_acc": "SST", "quora_acc": "Quora", "sts_pearson": "STS"}
@@ -46,6 +46,11 @@ class Variant:
 
 def describe(config: dict[str, Any], directory: Path) -> tuple[str, str, list[str]]:
     """(backbone, head description, tasks) of a checkpoint; a single-task one is described by its first model."""
+    if config.get("kind") == "ensemble":
+        members = [describe(read_config(directory.parent / m), directory.parent / m) for m in config["members"]]
+        backbones = sorted({backbone for backbone, _, _ in members})
+        tasks = [t for t in ("sentiment", "paraphrase", "similarity") if any(t in m[2] for m in members)]
+        return "+".join(backbones), f"ensemble of {' + '.join(config['members'])}", tasks
     kind = "multitask"
     tasks = list(config.get("heads", {}).get("tasks", []))
     if config.get("kind") == "single":
@@ -94,7 +99,7 @@ class VariantStore:
         self.assets_dir = assets_dir
         self.variants = {v.name: v for v in discover(assets_dir)}
         self.cache = BackboneCache()
-        self._models: dict[str, MultitaskModel | SingleTaskModels] = {}
+        self._models: dict[str, Model] = {}
         self._lock = threading.Lock()
 
     def usable(self, task: str | None = None) -> list[Variant]:
@@ -104,7 +109,7 @@ class VariantStore:
     def broken(self) -> list[Variant]:
         return [v for v in self.variants.values() if v.error is not None]
 
-    def model(self, name: str) -> MultitaskModel | SingleTaskModels:
+    def model(self, name: str) -> Model:
         """The loaded model of a variant (loaded once). Raises KeyError or CheckpointError with the reason."""
         variant = self.variants.get(name)
         if variant is None:

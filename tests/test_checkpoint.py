@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from mtbert.checkpoint import CheckpointError, load, save_checkpoint
-from mtbert.multitask import SingleTaskModels
+from mtbert.checkpoint import CheckpointError, check_checkpoint, load, save_checkpoint, save_ensemble
+from mtbert.multitask import EnsembleModel, SingleTaskModels
 from tests.test_multitask import make_model
 
 A, B = ["a man plays a guitar.", "how do i learn python?"], ["someone plays music.", "how can i learn python fast?"]
@@ -67,6 +67,39 @@ def test_single_task_checkpoint_routes_each_task(backbone_cache, tmp_path):
     np.testing.assert_array_equal(loaded.predict_similarity(A, B), models["similarity"].predict_similarity(A, B))
     with pytest.raises(ValueError, match="paraphrase"):
         loaded.predict_paraphrase(A, B)
+
+
+def test_ensemble_averages_the_members_that_have_each_task(backbone_cache, tmp_path):
+    multi = _perturb_heads(make_model(backbone_cache))
+    torch.manual_seed(1)
+    single = SingleTaskModels({"similarity": _perturb_heads(make_model(backbone_cache, tasks=["similarity"]))})
+    save_checkpoint(multi, tmp_path / "multi")
+    save_checkpoint(single, tmp_path / "single")
+    save_ensemble(tmp_path / "ens", ["multi", "single"], {"sts_pearson": 0.1})
+    assert not (tmp_path / "ens" / "model.safetensors").exists()
+    ens = load(tmp_path / "ens", backbone_cache)
+    assert isinstance(ens, EnsembleModel) and ens.tasks == multi.tasks
+    expected = (multi.predict_similarity(A, B) + single.predict_similarity(A, B)) / 2
+    np.testing.assert_allclose(ens.predict_similarity(A, B), expected, rtol=1e-6)
+    assert not np.allclose(expected, multi.predict_similarity(A, B))
+    np.testing.assert_allclose(ens.predict_sentiment(A), multi.predict_sentiment(A), rtol=1e-6)  # one member has it
+    values, views = ens.predict_similarity(A[:1], B[:1], return_attentions=True)
+    np.testing.assert_allclose(values, expected[:1], rtol=1e-5)
+    assert views[0][0].attentions.shape[:2] == (6, 12)
+    assert ens.members_for("sentiment") == ["multi"]
+
+
+def test_ensemble_members_must_exist(backbone_cache, tmp_path):
+    save_checkpoint(make_model(backbone_cache), tmp_path / "multi")
+    with pytest.raises(CheckpointError, match="'gone'"):
+        save_ensemble(tmp_path / "ens", ["multi", "gone"])
+    assert not (tmp_path / "ens").exists()
+    save_ensemble(tmp_path / "ens", ["multi"])
+    (tmp_path / "ens" / "config.json").write_text(
+        json.dumps({**json.loads((tmp_path / "ens" / "config.json").read_text()), "members": ["../multi"]})
+    )
+    with pytest.raises(CheckpointError, match="not a checkpoint beside it"):
+        check_checkpoint(tmp_path / "ens")
 
 
 @pytest.fixture

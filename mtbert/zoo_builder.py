@@ -1,0 +1,140 @@
+"""Build the model zoo: train each preset, evaluate it on dev, ship it in ``assets/`` and record results.json.
+
+Every variant is a preset ``train/configs/<name>.toml``. Training resumes from ``runs/<name>/state`` after an
+interruption; a variant already recorded in ``assets/results.json`` (and, if shipped, present in
+``assets/checkpoints``) is skipped unless forced. An ensemble preset lists ``members`` instead of training
+arguments: it is built from the shipped members and carries no weights.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtbert.checkpoint import (
+    BackboneCache,
+    CheckpointError,
+    check_checkpoint,
+    load,
+    read_config,
+    read_metrics,
+    replace_directory,
+    save_ensemble,
+    write_json_atomic,
+)
+from mtbert.config import TrainConfig, from_dict
+from mtbert.evaluation import METRIC_KEYS, evaluate, write_report
+from mtbert.presets import read_preset
+from mtbert.training import train
+from mtbert.zoo import describe, read_results
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "train" / "configs"
+
+
+@dataclass(frozen=True)
+class ZooVariant:
+    """A zoo entry: its preset name, and whether its weights ship in assets/ (full fine-tunes do not)."""
+
+    name: str
+    ship: bool = True
+
+
+# Build order: cheapest and most needed first; the ensemble last, once its members exist.
+ZOO: tuple[ZooVariant, ...] = (
+    ZooVariant("single-cross"),
+    ZooVariant("frozen"),
+    ZooVariant("single-concat"),
+    ZooVariant("multi-cross"),
+    ZooVariant("small-l3"),
+    ZooVariant("multi-cross-shared"),
+    ZooVariant("single-cross-full", ship=False),
+    ZooVariant("multi-cross-shared-contrastive"),
+    ZooVariant("ensemble"),
+)
+
+
+def is_built(variant: ZooVariant, assets_dir: Path) -> bool:
+    """Recorded in results.json and, when shipped, its checkpoint is complete."""
+    if variant.name not in read_results(assets_dir):
+        return False
+    if not variant.ship:
+        return True
+    try:
+        check_checkpoint(assets_dir / "checkpoints" / variant.name)
+    except CheckpointError:
+        return False
+    return True
+
+
+def _copy_checkpoint(source: Path, target: Path) -> None:
+    """Copy a checkpoint directory into place atomically (inference files only)."""
+    tmp = target.parent / f".{target.name}.copy"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("state", "*.tmp"))
+    replace_directory(tmp, target)
+
+
+def _ensemble_costs(members: list[str], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """An ensemble's training cost is its members' (it trains nothing of its own)."""
+    missing = [m for m in members if m not in results]
+    if missing:
+        raise CheckpointError(f"ensemble members not built yet: {missing}")
+    return {
+        "trainable_parameters": sum(results[m]["trainable_parameters"] for m in members),
+        "train_seconds": round(sum(results[m]["train_seconds"] for m in members), 1),
+        "seed": results[members[0]]["seed"],
+        "members": members,
+    }
+
+
+def build_variant(
+    variant: ZooVariant,
+    assets_dir: Path,
+    data_dir: Path,
+    presets_dir: Path = PRESETS_DIR,
+    fresh: bool = False,
+    cache: BackboneCache | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) one variant, evaluate it on dev, ship it, and record it in results.json."""
+    raw = read_preset(presets_dir / f"{variant.name}.toml")
+    checkpoints = assets_dir / "checkpoints"
+    results = read_results(assets_dir)
+    if "members" in raw:
+        costs = _ensemble_costs(list(raw["members"]), results)
+        source = save_ensemble(checkpoints / variant.name, costs["members"])
+    else:
+        config = from_dict(TrainConfig, {**raw, "data_dir": str(data_dir)})
+        source = train(config, resume=not fresh)
+        trained = read_metrics(source)
+        costs = {k: trained[k] for k in ("trainable_parameters", "train_seconds", "seed")}
+        if "epoch" in trained:
+            costs["best_epoch"] = trained["epoch"]
+    model = load(source, cache)
+    report = evaluate(model, data_dir, "dev")
+    entry: dict[str, Any] = {**report.metrics, **costs, "preset": f"train/configs/{variant.name}.toml"}
+    backbone, description, _ = describe(read_config(source), source)
+    entry.update(backbone=backbone, heads=description, shipped=variant.ship)
+    if variant.ship:
+        if "members" not in raw:
+            _copy_checkpoint(source, checkpoints / variant.name)
+        write_json_atomic(checkpoints / variant.name / "metrics.json", entry)
+        write_report(report, assets_dir / "predictions" / variant.name, "dev", include_text=False)
+    results = read_results(assets_dir)  # re-read: another variant may have finished meanwhile
+    results[variant.name] = entry
+    write_json_atomic(assets_dir / "results.json", results)
+    return entry
+
+
+def check_results(assets_dir: Path, data_dir: Path, names: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Recompute each shipped variant's dev metrics; returns {variant: {metric: |recorded - recomputed|}}."""
+    cache = BackboneCache()
+    gaps = {}
+    for name, recorded in read_results(assets_dir).items():
+        if not recorded.get("shipped") or (names and name not in names):
+            continue
+        metrics = evaluate(load(assets_dir / "checkpoints" / name, cache), data_dir, "dev").metrics
+        keys = [*METRIC_KEYS.values(), "overall"]
+        gaps[name] = {k: abs(recorded[k] - metrics[k]) for k in keys if k in metrics and k in recorded}
+    return gaps

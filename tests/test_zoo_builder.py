@@ -1,0 +1,82 @@
+"""Building the zoo: a tiny variant and an ensemble of it are trained, shipped and recorded; rebuilds skip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mtbert.checkpoint import CheckpointError, load
+from mtbert.multitask import EnsembleModel
+from mtbert.report import models_table
+from mtbert.zoo import discover
+from mtbert.zoo_builder import ZooVariant, build_variant, check_results, is_built
+
+TINY = """
+backbone = "minilm-l6"
+mode = "multi"
+epochs = 1
+batch_size = 16
+lr = 1e-3
+train_limit = 32
+out_dir = "{out}"
+
+[heads]
+tasks = ["sentiment", "paraphrase", "similarity"]
+pair_encoding = "cross"
+
+[finetune]
+mode = "lora"
+lora_rank = 4
+lora_targets = ["query", "value"]
+"""
+
+
+@pytest.fixture
+def presets(tmp_path):
+    presets = tmp_path / "configs"
+    presets.mkdir()
+    (presets / "tiny.toml").write_text(TINY.format(out=tmp_path / "runs" / "tiny"))
+    (presets / "tiny-full.toml").write_text(
+        TINY.format(out=tmp_path / "runs" / "tiny-full").replace('"lora"', '"full"')
+    )
+    (presets / "duo.toml").write_text('members = ["tiny", "tiny"]\n')
+    return presets
+
+
+def test_build_ship_record_and_skip(small_data, tmp_path, presets, backbone_cache):
+    assets = tmp_path / "assets"
+    tiny = ZooVariant("tiny")
+    assert not is_built(tiny, assets)
+    with pytest.raises(CheckpointError, match="not built yet"):
+        build_variant(ZooVariant("duo"), assets, small_data, presets, cache=backbone_cache)
+    entry = build_variant(tiny, assets, small_data, presets, cache=backbone_cache)
+    assert is_built(tiny, assets)
+    results = json.loads((assets / "results.json").read_text())
+    assert results["tiny"] == entry
+    assert {"sst_acc", "quora_acc", "sts_pearson", "overall", "trainable_parameters", "train_seconds", "seed"} <= set(
+        entry
+    )
+    assert entry["shipped"] and entry["backbone"] == "minilm-l6" and entry["trainable_parameters"] > 0
+    shipped = assets / "checkpoints" / "tiny"
+    assert not (shipped / "state").exists() and (shipped / "model.safetensors").exists()
+    predictions = assets / "predictions" / "tiny" / "similarity-dev-predictions.csv"
+    assert "sentence1" not in predictions.read_text().splitlines()[0]  # ids only: no copy of the data set
+    # the shipped checkpoint recomputes the recorded metrics
+    assert max(check_results(assets, small_data)["tiny"].values()) < 1e-6
+
+    duo = build_variant(ZooVariant("duo"), assets, small_data, presets, cache=backbone_cache)
+    assert isinstance(load(assets / "checkpoints" / "duo", backbone_cache), EnsembleModel)
+    assert duo["sts_pearson"] == pytest.approx(entry["sts_pearson"], abs=1e-6)  # two equal members: same outputs
+    assert duo["trainable_parameters"] == 2 * entry["trainable_parameters"] and duo["members"] == ["tiny", "tiny"]
+    assert {v.name: v.description for v in discover(assets)}["duo"] == "ensemble of tiny + tiny"
+
+    full = ZooVariant("tiny-full", ship=False)
+    build_variant(full, assets, small_data, presets, cache=backbone_cache)
+    assert is_built(full, assets) and not (assets / "checkpoints" / "tiny-full").exists()
+    table = models_table(assets)
+    assert "| tiny-full |" in table and "no (local run)" in table and "| duo |" in table
+
+    # a damaged shipped checkpoint is no longer "built", so the next build_zoo run rebuilds it
+    (shipped / "model.safetensors").unlink()
+    assert not is_built(tiny, assets)

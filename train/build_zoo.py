@@ -1,0 +1,63 @@
+"""Rebuild the model zoo: ``python -m train.build_zoo [NAME ...] [--force] [--check]``.
+
+Trains every preset of the zoo in order (resuming an interrupted run from its state), evaluates it on dev,
+ships its checkpoint and dev predictions in assets/, records assets/results.json, then mines the hard cases
+and regenerates the README tables. Variants already built are skipped unless ``--force``.
+``--check`` only recomputes the shipped variants' dev metrics and compares them with results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mtbert.checkpoint import BackboneCache
+from mtbert.data import resolve_data_dir
+from mtbert.hard_cases import write_hard_cases
+from mtbert.report import render_readme
+from mtbert.training import TrainingDiverged, TrainingInterrupted
+from mtbert.zoo import DEFAULT_ASSETS
+from mtbert.zoo_builder import ZOO, build_variant, check_results, is_built
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help=f"variants to build (default: all of {[v.name for v in ZOO]})")
+    parser.add_argument("--force", action="store_true", help="retrain from scratch even if built")
+    parser.add_argument("--check", action="store_true", help="recompute shipped dev metrics, compare with results")
+    parser.add_argument("--data-dir", help="folder with the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")
+    parser.add_argument("--assets", type=Path, default=DEFAULT_ASSETS)
+    args = parser.parse_args(argv)
+    unknown = set(args.names) - {v.name for v in ZOO}
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}")
+    data_dir = resolve_data_dir(args.data_dir)
+    if args.check:
+        gaps = check_results(args.assets, data_dir, args.names or None)
+        for name, gap in gaps.items():
+            print(f"{name}: largest |results.json - recomputed| = {max(gap.values()):.2e}")
+        return 0 if all(max(g.values()) < 1e-4 for g in gaps.values()) else 1
+    cache = BackboneCache()
+    for variant in [v for v in ZOO if not args.names or v.name in args.names]:
+        if is_built(variant, args.assets) and not args.force:
+            print(f"{variant.name}: built, skipped (--force rebuilds it)")
+            continue
+        print(f"{variant.name}: building")
+        try:
+            entry = build_variant(variant, args.assets, data_dir, fresh=args.force, cache=cache)
+        except (TrainingDiverged, TrainingInterrupted) as err:
+            print(f"error: {variant.name}: {err}", file=sys.stderr)
+            return 130 if isinstance(err, TrainingInterrupted) else 1
+        print(f"{variant.name}: " + "  ".join(f"{k}={v:.4f}" for k, v in entry.items() if isinstance(v, float)))
+    path = write_hard_cases(args.assets, data_dir)
+    print(f"hard cases: {path}")
+    README.write_text(render_readme(README.read_text(), args.assets))
+    print(f"README tables regenerated from {args.assets}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
