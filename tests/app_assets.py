@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from mtbert.checkpoint import BackboneCache, save_checkpoint
+from mtbert.checkpoint import BackboneCache, load, save_checkpoint, save_ensemble
 from mtbert.evaluation import evaluate, write_report
 from mtbert.multitask import SingleTaskModels
 from tests.test_multitask import make_model
@@ -39,6 +39,10 @@ def build_test_assets(root: Path, data_dir: Path, cache: BackboneCache) -> Path:
         save_checkpoint(model, checkpoints / name, metrics=report.metrics)
         write_report(report, root / "predictions" / name, "dev")
         results[name] = {**report.metrics, "trainable_parameters": 1000, "train_seconds": 0.0, "seed": 1}
+    ensemble = save_ensemble(checkpoints / "ensemble", ["multi-cross", "single-cross"])
+    report = evaluate(load(ensemble, cache), data_dir, "dev")
+    write_report(report, root / "predictions" / "ensemble", "dev")
+    results["ensemble"] = {**report.metrics, "trainable_parameters": 2000, "train_seconds": 0.0, "seed": 1}
     (root / "results.json").write_text(json.dumps(results))
     broken = checkpoints / "broken-variant"
     broken.mkdir(parents=True)

@@ -50,6 +50,16 @@ def test_predict_pair_with_attentions(client):
     assert "inputs" not in plain and plain["value"] == pytest.approx(out["value"], abs=1e-5)
 
 
+def test_ensemble_variant_averages_and_explains_through_a_member(client):
+    members = [client.predict(*PAIR, name, api_name="/predict_similarity") for name in ("multi-cross", "single-cross")]
+    value = client.predict(*PAIR, "ensemble", api_name="/predict_similarity")
+    assert value == pytest.approx(sum(members) / 2, abs=1e-4)
+    out = client.predict(*PAIR, "similarity", "ensemble", True, api_name="/predict_pair")
+    assert out["value"] == pytest.approx(value, abs=1e-4) and len(out["inputs"][0]["attentions"]) == 6
+    _, note = client.predict("similarity", *PAIR, "ensemble", api_name="/saliency")
+    assert "first similarity member, multi-cross" in note
+
+
 def test_playground_saliency_and_compare(client):
     result = client.predict("all three", *PAIR, "multi-cross", api_name="/playground")
     assert result[0]["value"]["label"] in ("very negative", "negative", "neutral", "positive", "very positive")
