@@ -1,10 +1,10 @@
 """mtbert: a multitask minBERT lab (sentiment, paraphrase, similarity) on real pretrained weights."""
 
 from mtbert.backbones import BackboneNotAvailable, load_backbone
-from mtbert.checkpoint import BackboneCache, CheckpointError, load, save_checkpoint
+from mtbert.checkpoint import BackboneCache, CheckpointError, load, save_checkpoint, save_ensemble
 from mtbert.config import BertConfig, FinetuneConfig, HeadConfig, TrainConfig
 from mtbert.model import EncoderOutput, MiniBert
-from mtbert.multitask import AttentionView, MultitaskModel, SingleTaskModels
+from mtbert.multitask import AttentionView, EnsembleModel, MultitaskModel, SingleTaskModels
 
 __all__ = [
     "AttentionView",
@@ -13,6 +13,7 @@ __all__ = [
     "BertConfig",
     "CheckpointError",
     "EncoderOutput",
+    "EnsembleModel",
     "FinetuneConfig",
     "HeadConfig",
     "MiniBert",
@@ -22,4 +23,5 @@ __all__ = [
     "load",
     "load_backbone",
     "save_checkpoint",
+    "save_ensemble",
 ]

@@ -31,8 +31,9 @@ def models_table(assets: Path) -> str:
     ]
     rows = dict(read_results(assets))
     for v in discover(assets):
-        if v.error is None and v.name not in rows:
-            rows[v.name] = {**v.metrics, "backbone": v.backbone, "heads": v.description, "shipped": True}
+        if v.error is None:
+            shipped = {**v.metrics, "backbone": v.backbone, "heads": v.description, "shipped": True}
+            rows[v.name] = {**shipped, **rows.get(v.name, {})}
     for name, m in rows.items():
         cells = [name, m.get("backbone", "?"), m.get("heads", "")]
         cells += [_fmt(m.get(k)) for k in ("sst_acc", "quora_acc", "sts_pearson", "overall")]

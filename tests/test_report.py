@@ -18,7 +18,8 @@ def test_readme_tables_match_the_assets():
 def test_models_table_lists_each_usable_variant(app_assets):
     table = models_table(app_assets)
     assert "| multi-cross | minilm-l6 |" in table and "broken-variant" not in table
-    assert len(table.splitlines()) == 2 + 3
+    assert "| ensemble | minilm-l6 | ensemble of multi-cross + single-cross |" in table
+    assert len(table.splitlines()) == 2 + 4
 
 
 def test_benchmark_table_without_files_is_just_a_header(tmp_path):
