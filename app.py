@@ -79,8 +79,11 @@ def _variant_choices(store: VariantStore, task: str | None = None) -> list[tuple
 
 
 def _default_variant(store: VariantStore, task: str | None = None) -> str | None:
-    """The variant to open on: the best one with all three tasks (or with ``task``), by dev score."""
-    candidates = store.usable(task)
+    """The variant to open on: the best one with all three tasks (or with ``task``), by dev score.
+
+    Ensembles are left out unless nothing else is shipped: their attention maps show only their first member.
+    """
+    candidates = [v for v in store.usable(task) if v.kind != "ensemble"] or store.usable(task)
     full = [v for v in candidates if len(v.tasks) == 3]
     ranked = sorted(full or candidates, key=lambda v: -v.metrics.get("overall", v.metrics.get("sts_pearson", 0.0)))
     return ranked[0].name if ranked else None

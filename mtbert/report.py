@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mtbert.zoo import discover, read_results
+
+METRICS = ("sst_acc", "quora_acc", "sts_pearson")
+METRIC_NAMES = {"sst_acc": "SST", "quora_acc": "Quora", "sts_pearson": "STS", "overall": "overall"}
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -71,7 +75,74 @@ def benchmark_table(assets: Path) -> str:
     return "\n".join(lines)
 
 
-TABLES = {"models": models_table, "benchmarks": benchmark_table}
+@dataclass(frozen=True)
+class Claim:
+    """One of the report's conclusions, tested as "``better`` beats ``worse``" on the listed metrics."""
+
+    text: str
+    better: tuple[str, ...]  # each must beat every variant in ``worse`` (on every metric both have)
+    worse: tuple[str, ...]
+    metrics: tuple[str, ...]
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "Fine-tuning beats freezing",
+        ("single-concat", "single-cross", "multi-cross", "multi-cross-shared", "multi-cross-shared-contrastive"),
+        ("frozen",),
+        ("sst_acc", "quora_acc", "sts_pearson"),
+    ),
+    Claim("Single-task models beat one multitask model", ("single-cross",), ("multi-cross",), METRICS),
+    Claim(
+        "Cross encoding beats concatenated embeddings on STS", ("single-cross",), ("single-concat",), ("sts_pearson",)
+    ),
+    Claim(
+        "Cross encoding beats concatenated embeddings on Quora", ("single-cross",), ("single-concat",), ("quora_acc",)
+    ),
+    Claim("The shared layer helps", ("multi-cross-shared",), ("multi-cross",), (*METRICS, "overall")),
+    Claim(
+        "The contrastive objective helps",
+        ("multi-cross-shared-contrastive",),
+        ("multi-cross-shared",),
+        (*METRICS, "overall"),
+    ),
+    Claim("The larger backbone (6 vs 3 layers) helps", ("single-cross",), ("small-l3",), METRICS),
+    Claim("Full fine-tuning beats LoRA", ("single-cross-full",), ("single-cross",), ("sst_acc", "sts_pearson")),
+    Claim(
+        "The ensemble beats each of its members",
+        ("ensemble",),
+        ("single-cross", "multi-cross", "multi-cross-shared", "multi-cross-shared-contrastive"),
+        (*METRICS, "overall"),
+    ),
+)
+
+
+def findings(assets: Path) -> str:
+    """Each claim checked against results.json: holds, does not hold, or mixed, with the numbers behind it."""
+    results = read_results(assets)
+    lines = []
+    for claim in CLAIMS:
+        pairs = [(b, w) for b in claim.better for w in claim.worse if b in results and w in results and b != w]
+        comparisons = [
+            (b, w, m, results[b][m] - results[w][m])
+            for b, w in pairs
+            for m in claim.metrics
+            if m in results[b] and m in results[w]
+        ]
+        if not comparisons:
+            lines.append(f"- **{claim.text}**: not measured yet.")
+            continue
+        wins = sum(d > 0 for *_, d in comparisons)
+        verdict = "holds" if wins == len(comparisons) else "does not hold" if wins == 0 else "mixed"
+        detail = "; ".join(
+            f"{b} {results[b][m]:.3f} vs {w} {results[w][m]:.3f} {METRIC_NAMES[m]} ({d:+.3f})"
+            for b, w, m, d in comparisons
+        )
+        lines.append(f"- **{claim.text}** — {verdict} ({wins}/{len(comparisons)} comparisons): {detail}.")
+    return "\n".join(lines)
+
+
+TABLES = {"models": models_table, "benchmarks": benchmark_table, "findings": findings}
 
 
 def render_readme(readme: str, assets: Path) -> str:

@@ -32,6 +32,7 @@ class Variant:
     name: str
     path: Path
     backbone: str = "?"
+    kind: str = "?"  # multitask, single or ensemble
     description: str = ""
     tasks: list[str] = field(default_factory=list)
     metrics: dict[str, float | int] = field(default_factory=dict)  # dev metrics, parameters, training time
@@ -83,6 +84,7 @@ def discover(assets_dir: Path = DEFAULT_ASSETS) -> list[Variant]:
         try:
             config = check_checkpoint(path)
             variant.backbone, variant.description, variant.tasks = describe(config, path)
+            variant.kind = config["kind"]
             metrics = results.get(path.name) or read_metrics(path)
             variant.metrics = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
         except (CheckpointError, KeyError, TypeError, ValueError) as err:

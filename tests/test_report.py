@@ -24,3 +24,27 @@ def test_models_table_lists_each_usable_variant(app_assets):
 
 def test_benchmark_table_without_files_is_just_a_header(tmp_path):
     assert benchmark_table(tmp_path).count("\n") == 1
+
+
+def test_findings_check_each_claim_against_the_results(tmp_path):
+    import json
+
+    from mtbert.report import findings
+
+    results = {
+        "frozen": {"sst_acc": 0.40, "quora_acc": 0.70, "sts_pearson": 0.80},
+        "single-cross": {"sst_acc": 0.48, "quora_acc": 0.80, "sts_pearson": 0.86},
+        "single-concat": {"sst_acc": 0.48, "quora_acc": 0.82, "sts_pearson": 0.84},
+        "multi-cross": {"sst_acc": 0.47, "quora_acc": 0.81, "sts_pearson": 0.85},
+    }
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    lines = {line.split("**")[1]: line for line in findings(tmp_path).splitlines()}
+    assert "— holds (9/9 comparisons)" in lines["Fine-tuning beats freezing"]
+    assert "— holds (1/1" in lines["Cross encoding beats concatenated embeddings on STS"]
+    assert (
+        "single-cross 0.860 vs single-concat 0.840 STS (+0.020)"
+        in lines["Cross encoding beats concatenated embeddings on STS"]
+    )
+    assert "— does not hold (0/1" in lines["Cross encoding beats concatenated embeddings on Quora"]
+    assert "— mixed (2/3" in lines["Single-task models beat one multitask model"]
+    assert lines["The shared layer helps"].endswith("not measured yet.")
