@@ -59,15 +59,15 @@ def _summary(row: pd.Series) -> bool:
     s, l_ = content_words(short), content_words(long)
     return (
         len(s) >= 2
-        and len(words(long)) >= 1.5 * len(words(short))
-        and len(s & l_) / len(s) >= 0.6
-        and row.gold - row.predicted >= 0.75
+        and len(words(long)) >= 1.4 * len(words(short))
+        and len(s & l_) / len(s) >= 0.5
+        and row.gold - row.predicted >= 0.5
     )
 
 
 def _one_word_flip(row: pd.Series) -> bool:
     a, b = set(words(row.sentence1)), set(words(row.sentence2))
-    return jaccard(row.sentence1, row.sentence2) >= 0.6 and 1 <= len(a ^ b) <= 4 and row.predicted - row.gold >= 1.0
+    return jaccard(row.sentence1, row.sentence2) >= 0.5 and 1 <= len(a ^ b) <= 4 and row.predicted - row.gold >= 0.75
 
 
 RULES: tuple[Rule, ...] = (
@@ -75,8 +75,8 @@ RULES: tuple[Rule, ...] = (
         "sts_summary",
         "STS: one sentence summarises the other, and the model scores it too low",
         "similarity",
-        "The longer sentence has at least 1.5× the words of the shorter, holds at least 60% of the shorter one's "
-        "content words, and the reference model's score is at least 0.75 below gold. Ranked by how far below.",
+        "The longer sentence has at least 1.4× the words of the shorter and holds at least half of the shorter "
+        "one's content words, and the reference model's score is at least 0.5 below gold. Ranked by how far below.",
         _summary,
         lambda r: r.gold - r.predicted,
     ),
@@ -84,8 +84,8 @@ RULES: tuple[Rule, ...] = (
         "sts_overlap",
         "STS: high word overlap, a changed word changes the meaning, and the model scores it too high",
         "similarity",
-        "Word Jaccard overlap at least 0.6, the two sentences differ in 1 to 4 words, and the reference model's "
-        "score is at least 1.0 above gold. Ranked by how far above.",
+        "Word Jaccard overlap at least 0.5, the two sentences differ in 1 to 4 words, and the reference model's "
+        "score is at least 0.75 above gold. Ranked by how far above.",
         _one_word_flip,
         lambda r: r.predicted - r.gold,
     ),

@@ -6,11 +6,12 @@ The rules (one per category) are in ``mtbert/hard_cases.py``; the output is the 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from mtbert.data import resolve_data_dir
-from mtbert.hard_cases import mine, write_hard_cases
+from mtbert.hard_cases import write_hard_cases
 from mtbert.zoo import DEFAULT_ASSETS
 
 
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assets", type=Path, default=DEFAULT_ASSETS)
     args = parser.parse_args(argv)
     path = write_hard_cases(args.assets, resolve_data_dir(args.data_dir))
-    for category in mine(args.assets, resolve_data_dir(args.data_dir))["categories"]:
+    for category in json.loads(path.read_text())["categories"]:
         print(f"{category['id']}: {len(category['examples'])} examples (reference {category['reference']})")
     print(f"wrote {path}")
     return 0
