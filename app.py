@@ -44,7 +44,7 @@ RESULT_COLUMNS = {
     "sts_pearson": "STS Pearson",
     "trainable_parameters": "trained params",
     "train_seconds": "train s",
-    "epoch": "best epoch",
+    "best_epoch": "best epoch",
 }
 THEME = gr.themes.Default(
     font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "Consolas", "monospace"]
@@ -87,6 +87,14 @@ def _default_variant(store: VariantStore, task: str | None = None) -> str | None
     full = [v for v in candidates if len(v.tasks) == 3]
     ranked = sorted(full or candidates, key=lambda v: -v.metrics.get("overall", v.metrics.get("sts_pearson", 0.0)))
     return ranked[0].name if ranked else None
+
+
+def _case_widths(columns: list[str]) -> list[str]:
+    """Sentences get most of a hard-case table's width; gold and the variants' predictions share the rest."""
+    sentences = [c for c in columns if c.startswith("sentence")]
+    each = 60 // len(sentences) if len(sentences) > 1 else 45
+    rest = (100 - each * len(sentences)) / max(len(columns) - len(sentences), 1)
+    return [f"{each}%" if c in sentences else f"{rest:.1f}%" for c in columns]
 
 
 def _broken_notice(store: VariantStore) -> str:
@@ -341,8 +349,13 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
                         f"### {html.escape(category.get('title', category.get('id', '')))}\n"
                         f"{html.escape(category.get('description', ''))}"
                     )
+                    frame = hard_case_table(category)
                     table = gr.Dataframe(
-                        hard_case_table(category), interactive=False, wrap=True, elem_classes=["hard-case-table"]
+                        frame,
+                        interactive=False,
+                        wrap=True,
+                        column_widths=_case_widths(list(frame.columns)),
+                        elem_classes=["hard-case-table"],
                     )
                     hard_tables.append((table, category.get("task", "similarity")))
             with gr.Tab("Results", id="results"):

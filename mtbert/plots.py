@@ -77,7 +77,7 @@ def results_bars(results: pd.DataFrame) -> go.Figure:
                 name=f"{label} ({'Pearson' if key == 'sts_pearson' else 'accuracy'})",
                 x=results["variant"],
                 y=results[key],
-                text=results[key].round(3),
+                text=[f"{v:.3f}" if pd.notna(v) else "" for v in results[key]],  # no "NaN" over a missing task
                 textposition="outside",
             )
     fig.update_layout(

@@ -134,7 +134,12 @@ class VariantStore:
 
     def results_frame(self) -> pd.DataFrame:
         """One row per usable variant with its metrics (results.json when present, else its own metrics.json)."""
-        rows = [{"variant": v.name, "backbone": v.backbone, "heads": v.description, **v.metrics} for v in self.usable()]
+        keys = ("sst_acc", "quora_acc", "sts_pearson", "overall", "trainable_parameters", "train_seconds", "best_epoch")
+        rows = [
+            {"variant": v.name, "backbone": v.backbone, "heads": v.description}
+            | {k: v.metrics[k] for k in keys if k in v.metrics}
+            for v in self.usable()
+        ]
         return pd.DataFrame(rows)
 
     def hard_cases(self) -> dict[str, Any]:
