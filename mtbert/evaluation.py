@@ -9,13 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+import torch.nn.functional as F
 from scipy.stats import pearsonr
 from sklearn.metrics import accuracy_score, confusion_matrix
 
+from mtbert.backbones import load_backbone
 from mtbert.checkpoint import write_json_atomic, write_text_atomic
-from mtbert.config import TASKS
-from mtbert.data import Example, read_examples, task_file
-from mtbert.multitask import Model
+from mtbert.config import TASKS, FinetuneConfig, HeadConfig
+from mtbert.data import Example, bucketed_batches, read_examples, task_file
+from mtbert.multitask import Model, MultitaskModel
 
 METRIC_KEYS = {"sentiment": "sst_acc", "paraphrase": "quora_acc", "similarity": "sts_pearson"}
 
@@ -149,3 +152,18 @@ def write_test_predictions(
         write_text_atomic(out / name, "".join(lines))
         written.append(out / name)
     return written
+
+
+def zero_shot_similarity(backbone: str, data_dir: Path, split: str = "dev", batch_size: int = 64) -> float:
+    """STS Pearson r of the raw cosine between the mean-pooled embeddings of a pretrained backbone (nothing trained)."""
+    encoder, tokenizer = load_backbone(backbone)
+    heads = HeadConfig(tasks=["similarity"], pooling="mean", pair_encoding="concat")
+    model = MultitaskModel(encoder, tokenizer, heads, FinetuneConfig(mode="frozen"), backbone).eval()
+    examples = read_examples(task_file(data_dir, "similarity", split), "similarity")
+    cosine = np.zeros(len(examples), dtype=np.float32)
+    with torch.inference_mode():
+        for batch in bucketed_batches(model.items_for(examples), batch_size, shuffle=False):
+            u, _ = model.embed(batch.inputs[0])  # (B, C)
+            v, _ = model.embed(batch.inputs[1])  # (B, C)
+            cosine[batch.indices] = F.cosine_similarity(u, v).numpy()
+    return float(pearsonr([e.label for e in examples], cosine).statistic)

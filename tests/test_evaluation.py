@@ -77,3 +77,10 @@ def test_predictions_without_text_keep_ids_only(backbone_cache, small_data, tmp_
     )
     header = (tmp_path / "e" / "sim" / "similarity-dev-predictions.csv").read_text().splitlines()[0]
     assert header == "id,gold,predicted"
+
+
+def test_zero_shot_similarity_of_the_pretrained_backbone(small_data):
+    from mtbert.evaluation import zero_shot_similarity
+
+    pearson = zero_shot_similarity("minilm-l6", small_data)
+    assert 0.6 < pearson <= 1.0  # all-MiniLM-L6-v2's raw cosine already tracks STS scores

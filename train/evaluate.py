@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mtbert.checkpoint import BackboneCache, CheckpointError, load, write_json_atomic
 from mtbert.data import DataDirNotFound, resolve_data_dir
-from mtbert.evaluation import evaluate, write_report, write_test_predictions
+from mtbert.evaluation import evaluate, write_report, write_test_predictions, zero_shot_similarity
 
 
 def checkpoint_name(path: Path) -> str:
@@ -25,7 +25,10 @@ def checkpoint_name(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoints", nargs="+", type=Path)
+    parser.add_argument("checkpoints", nargs="*", type=Path)
+    parser.add_argument(
+        "--zero-shot", action="append", default=[], metavar="BACKBONE", help="also: STS Pearson of raw cosine"
+    )
     parser.add_argument("--data-dir", help="folder with the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")
     parser.add_argument("--split", default="dev")
     parser.add_argument("--json", type=Path, help="write the metrics here")
@@ -34,10 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-text", action="store_true", help="leave sentences out of the predictions files")
     parser.add_argument("--write-predictions", action="store_true", help="also predict the *-test-student files")
     args = parser.parse_args(argv)
+    if not args.checkpoints and not args.zero_shot:
+        parser.error("give checkpoints to evaluate, or --zero-shot BACKBONE")
     try:
         data_dir = resolve_data_dir(args.data_dir)
         cache = BackboneCache()
         results = {}
+        for backbone in args.zero_shot:
+            pearson = zero_shot_similarity(backbone, data_dir, args.split)
+            results[f"zero-shot {backbone}"] = {"sts_pearson": pearson}
+            print(f"zero-shot {backbone}: sts_pearson={pearson:.4f} (cosine of mean-pooled embeddings)")
         for path in args.checkpoints:
             name = checkpoint_name(path)
             model = load(path, cache)
