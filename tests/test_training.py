@@ -221,3 +221,13 @@ def test_contrastive_run_logs_its_loss(small_data, tmp_path):
 def test_contrastive_needs_a_trainable_backbone():
     with pytest.raises(ValueError, match="contrastive"):
         TrainConfig(contrastive_weight=0.1, finetune=FinetuneConfig(mode="frozen"))
+
+
+def test_the_train_cli_points_ensemble_presets_to_build_zoo(capsys):
+    from pathlib import Path
+
+    from train.train import main
+
+    with pytest.raises(SystemExit):
+        main(["--config", str(Path(__file__).resolve().parents[1] / "train" / "configs" / "ensemble.toml")])
+    assert "python -m train.build_zoo ensemble" in capsys.readouterr().err

@@ -19,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="output directory (overrides out_dir)")
     args = parser.parse_args(argv)
     raw = apply_overrides(read_preset(args.config), args.overrides)
+    if "members" in raw:
+        parser.error(
+            f"{args.config} is an ensemble (a list of members), not a training run: build it with "
+            "python -m train.build_zoo ensemble"
+        )
     if args.data_dir:
         raw["data_dir"] = args.data_dir
     if args.out:
