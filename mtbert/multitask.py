@@ -15,7 +15,7 @@ from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from mtbert.config import FinetuneConfig, HeadConfig
+from mtbert.config import TASKS, FinetuneConfig, HeadConfig
 from mtbert.data import Batch, Example, Item, bucketed_batches, make_items
 from mtbert.heads import (
     MAX_SIMILARITY,
@@ -303,7 +303,7 @@ class EnsembleModel(TaskRouter):
 
     @property
     def tasks(self) -> list[str]:
-        return [t for t in ("sentiment", "paraphrase", "similarity") if self.members_for(t)]
+        return [t for t in TASKS if self.members_for(t)]
 
     def members_for(self, task: str) -> list[str]:
         """Names of the members that have ``task``, in order."""

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtbert.zoo import discover, read_results
+from mtbert.zoo import METRIC_LABELS, discover, read_results
 
-METRICS = ("sst_acc", "quora_acc", "sts_pearson")
-METRIC_NAMES = {"sst_acc": "SST", "quora_acc": "Quora", "sts_pearson": "STS", "overall": "overall"}
+METRICS = tuple(METRIC_LABELS)
+METRIC_NAMES = {**METRIC_LABELS, "overall": "overall"}
 
 
 def _read(path: Path) -> dict[str, Any]:

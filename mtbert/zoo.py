@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from mtbert.checkpoint import BackboneCache, CheckpointError, check_checkpoint, load, read_config, read_metrics
+from mtbert.config import TASKS
 from mtbert.multitask import Model
 
 DEFAULT_ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -50,7 +51,7 @@ def describe(config: dict[str, Any], directory: Path) -> tuple[str, str, list[st
     if config.get("kind") == "ensemble":
         members = [describe(read_config(directory.parent / m), directory.parent / m) for m in config["members"]]
         backbones = sorted({backbone for backbone, _, _ in members})
-        tasks = [t for t in ("sentiment", "paraphrase", "similarity") if any(t in m[2] for m in members)]
+        tasks = [t for t in TASKS if any(t in m[2] for m in members)]
         return "+".join(backbones), f"ensemble of {' + '.join(config['members'])}", tasks
     kind = "multitask"
     tasks = list(config.get("heads", {}).get("tasks", []))
