@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +88,17 @@ def replace_directory(tmp: Path, target: Path) -> None:
         shutil.rmtree(old)
 
 
-def _tmp_dir_for(target: Path) -> Path:
+@contextmanager
+def staged_directory(target: Path) -> Iterator[Path]:
+    """A temporary directory beside ``target`` that replaces it when the block succeeds (and is removed if not)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    try:
+        yield tmp
+        replace_directory(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 # ----- save ------------------------------------------------------------------------------------------------
@@ -130,8 +140,7 @@ def save_checkpoint(
     ``extra`` (training args, data hashes, ...) is merged into ``config.json``.
     """
     target = Path(directory)
-    tmp = _tmp_dir_for(target)
-    try:
+    with staged_directory(target) as tmp:
         extra = extra or {}
         if isinstance(model, SingleTaskModels):
             for task, sub in model.models.items():
@@ -151,10 +160,6 @@ def save_checkpoint(
             _write_model_files(model, tmp, extra)
         if metrics is not None:
             write_json_atomic(tmp / METRICS_FILE, metrics)
-        replace_directory(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return target
 
 
@@ -233,17 +238,12 @@ def _load_multitask(directory: Path, config: dict[str, Any], cache: BackboneCach
 def save_ensemble(directory: str | os.PathLike, members: list[str], metrics: dict[str, Any] | None = None) -> Path:
     """Write an ensemble checkpoint: a config listing member checkpoints (sibling directories), no weights."""
     target = Path(directory)
-    tmp = _tmp_dir_for(target)
-    try:
-        config = {"format": FORMAT, "version": VERSION, "kind": "ensemble", "members": list(members)}
+    config = {"format": FORMAT, "version": VERSION, "kind": "ensemble", "members": list(members)}
+    _ensemble_members(target, config)  # the members must exist before the ensemble does
+    with staged_directory(target) as tmp:
         write_json_atomic(tmp / CONFIG_FILE, config)
         if metrics is not None:
             write_json_atomic(tmp / METRICS_FILE, metrics)
-        _ensemble_members(target, config)  # the members must exist before the ensemble does
-        replace_directory(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return target
 
 

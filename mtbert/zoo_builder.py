@@ -20,8 +20,8 @@ from mtbert.checkpoint import (
     load,
     read_config,
     read_metrics,
-    replace_directory,
     save_ensemble,
+    staged_directory,
     write_json_atomic,
 )
 from mtbert.config import TrainConfig, from_dict
@@ -70,10 +70,8 @@ def is_built(variant: ZooVariant, assets_dir: Path) -> bool:
 
 def _copy_checkpoint(source: Path, target: Path) -> None:
     """Copy a checkpoint directory into place atomically (inference files only)."""
-    tmp = target.parent / f".{target.name}.copy"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("state", "*.tmp"))
-    replace_directory(tmp, target)
+    with staged_directory(target) as tmp:
+        shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("state", "*.tmp"), dirs_exist_ok=True)
 
 
 def _ensemble_costs(members: list[str], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
