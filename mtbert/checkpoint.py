@@ -109,7 +109,7 @@ def stored_state_dict(model: MultitaskModel) -> dict[str, torch.Tensor]:
         keep = state
     else:
         keep = {k: v for k, v in state.items() if not k.startswith("backbone.") or "lora_" in k}
-    return {k: v.detach().contiguous().clone() for k, v in keep.items()}
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in keep.items()}
 
 
 def _write_model_files(model: MultitaskModel, directory: Path, extra: dict[str, Any]) -> None:

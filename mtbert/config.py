@@ -131,6 +131,8 @@ class TrainConfig:
     contrastive_min_score: float = 4.0
     sst_file: str = "ids-sst"  # "ids-cfimdb" for the binary movie-review task
     save_every_steps: int = 200
+    # "auto": the GPU when PyTorch sees one, else the CPU; or any torch device string ("cpu", "cuda:0").
+    device: str = "auto"
     data_dir: str | None = None
     out_dir: str = "runs/default"
 

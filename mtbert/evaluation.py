@@ -165,5 +165,5 @@ def zero_shot_similarity(backbone: str, data_dir: Path, split: str = "dev", batc
         for batch in bucketed_batches(model.items_for(examples), batch_size, shuffle=False):
             u, _ = model.embed(batch.inputs[0])  # (B, C)
             v, _ = model.embed(batch.inputs[1])  # (B, C)
-            cosine[batch.indices] = F.cosine_similarity(u, v).numpy()
+            cosine[batch.indices] = F.cosine_similarity(u, v).cpu().numpy()
     return float(pearsonr([e.label for e in examples], cosine).statistic)

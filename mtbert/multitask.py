@@ -107,6 +107,11 @@ class MultitaskModel(nn.Module):
         return list(self.head_config.tasks)
 
     @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (inputs are moved there)."""
+        return next(self.parameters()).device
+
+    @property
     def sentiment_labels(self) -> list[str]:
         return SENTIMENT_LABELS if self.head_config.num_sentiment_classes == 5 else BINARY_SENTIMENT_LABELS
 
@@ -120,7 +125,8 @@ class MultitaskModel(nn.Module):
     def embed(
         self, inputs: dict[str, torch.Tensor], output_attentions: bool = False
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-        """Pooled embedding (B, C) of one padded input, and its attentions when asked."""
+        """Pooled embedding (B, C) of one padded input (moved to the model's device), and its attentions when asked."""
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
         # A frozen backbone is a fixed feature extractor while training; explanations still need its gradients.
         frozen_training = self.training and self.finetune.mode == "frozen"
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen_training):
@@ -164,7 +170,7 @@ class MultitaskModel(nn.Module):
         out: np.ndarray | None = None
         with torch.inference_mode():
             for batch in batches:
-                values = self._postprocess(task, self(task, batch.inputs).values).numpy()
+                values = self._postprocess(task, self(task, batch.inputs).values).cpu().numpy()
                 if out is None:
                     out = np.zeros((n, *values.shape[1:]), dtype=np.float32)
                 out[batch.indices] = values
@@ -205,13 +211,13 @@ class MultitaskModel(nn.Module):
             for item in items:  # one at a time: attentions of a single input need no padding
                 batch = bucketed_batches([item], 1, shuffle=False)[0]
                 out = self(task, batch.inputs, output_attentions=True)
-                values.append(self._postprocess(task, out.values).numpy()[0])
+                values.append(self._postprocess(task, out.values).cpu().numpy()[0])
                 views.append(
                     [
                         AttentionView(
                             tokens=self.tokenizer.convert_ids_to_tokens(feat.input_ids),
                             segments=list(feat.token_type_ids),
-                            attentions=torch.stack([layer[0] for layer in att]).numpy(),
+                            attentions=torch.stack([layer[0] for layer in att]).cpu().numpy(),
                             dropped_tokens=feat.dropped,
                         )
                         for feat, att in zip(item.inputs, out.attentions or [])

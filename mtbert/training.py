@@ -76,6 +76,18 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is the GPU when PyTorch sees one, else the CPU; anything else is a torch device string."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def describe_device(device: torch.device) -> str:
+    """A device as results.json records it: ``cpu`` or ``cuda: <GPU name>``."""
+    return f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
+
+
 def build_model(config: TrainConfig, tasks: list[str]) -> MultitaskModel:
     """A fresh model: pretrained backbone, new heads for ``tasks``, fine-tune mode applied."""
     backbone, tokenizer = load_backbone(config.backbone)
@@ -117,7 +129,7 @@ def contrastive_loss(model: MultitaskModel, batch: Batch, temperature: float) ->
     u, _ = model.embed(batch.inputs[0])  # (B, C)
     v, _ = model.embed(batch.inputs[1])  # (B, C)
     logits = F.normalize(u, dim=-1) @ F.normalize(v, dim=-1).T / temperature  # (B, B) cosine / temperature
-    target = torch.arange(len(u))
+    target = torch.arange(len(u), device=logits.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
@@ -125,11 +137,12 @@ def task_loss(model: MultitaskModel, task: str, batch: Batch) -> torch.Tensor:
     """The task's training loss: cross-entropy, binary cross-entropy on the logit, or MSE on the 0-5 score."""
     values = model(task, batch.inputs).values
     assert batch.labels is not None
+    labels = batch.labels.to(values.device)
     if task == "sentiment":
-        return F.cross_entropy(values, batch.labels.long())
+        return F.cross_entropy(values, labels.long())
     if task == "paraphrase":
-        return F.binary_cross_entropy_with_logits(values, batch.labels)
-    return F.mse_loss(values, batch.labels)
+        return F.binary_cross_entropy_with_logits(values, labels)
+    return F.mse_loss(values, labels)
 
 
 def epoch_plan(config: TrainConfig, batches: dict[str, list[Batch]], epoch: int) -> list[list[tuple[str, Batch]]]:
@@ -228,7 +241,8 @@ class Trainer:
         self.config, self.tasks, self.out_dir, self.data_dir = config, tasks, out_dir, data_dir
         self.state_dir, self.best_dir, self.log_path = out_dir / "state", out_dir / "best", out_dir / "log.jsonl"
         set_seed(config.seed)
-        self.model = build_model(config, tasks)
+        self.device = resolve_device(config.device)
+        self.model = build_model(config, tasks).to(self.device)
         self.data = {task: load_task_data(self.model, config, data_dir, task) for task in tasks}
         contrastive = contrastive_data(self.model, config, data_dir)
         if contrastive is not None:
@@ -300,11 +314,12 @@ class Trainer:
         if not (self.state_dir / "state.json").exists():
             return False
         state = json.loads((self.state_dir / "state.json").read_text())
-        self.model.load_state_dict(load_file(str(self.state_dir / "weights.safetensors")), strict=False)
-        extra = torch.load(self.state_dir / "optimizer.pt", weights_only=True)
+        weights = load_file(str(self.state_dir / "weights.safetensors"), device=str(self.device))
+        self.model.load_state_dict(weights, strict=False)
+        extra = torch.load(self.state_dir / "optimizer.pt", map_location=self.device, weights_only=True)
         self.optimizer.load_state_dict(extra["optimizer"])
         self.scheduler.load_state_dict(extra["scheduler"])
-        torch.set_rng_state(extra["torch_rng"])
+        torch.set_rng_state(extra["torch_rng"].cpu())
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
         self.global_step, self.best_score = state["global_step"], state["best_score"]
         self.best_epoch, self.train_seconds = state["best_epoch"], state["train_seconds"]
@@ -403,6 +418,7 @@ class Trainer:
                 "train_seconds": round(self.train_seconds, 1),
                 "trainable_parameters": self.trainable_parameters(),
                 "seed": self.config.seed,
+                "device": describe_device(self.device),
             }
             extra = {"train": to_dict(self.config), "data_sha256": self.data_hashes()}
             save_checkpoint(self.model, self.best_dir, extra, metrics)
@@ -415,27 +431,43 @@ class Trainer:
         self.save_state()
 
 
-def train(config: TrainConfig, resume: bool = False) -> Path:
-    """Train as configured; returns the best checkpoint directory (``out_dir/best``)."""
+def is_finished(out_dir: Path, epochs: int) -> bool:
+    """Whether the run in ``out_dir`` trained all ``epochs`` and has its best checkpoint."""
+    state = out_dir / "state" / "state.json"
+    return (
+        state.exists()
+        and json.loads(state.read_text())["epoch"] >= epochs
+        and (out_dir / "best" / "metrics.json").exists()
+    )
+
+
+def train(config: TrainConfig, resume: bool = False, only_tasks: list[str] | None = None) -> Path:
+    """Train as configured; returns the best checkpoint directory (``out_dir/best``).
+
+    With ``resume``, a finished run is not trained again. In single-task mode ``only_tasks`` trains just those
+    tasks' models (so that separate processes can train them side by side); ``best/`` is assembled once every
+    task's model is finished.
+    """
     data_dir = resolve_data_dir(config.data_dir)
     out_dir = Path(config.out_dir)
     tasks = list(config.heads.tasks)
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in [*tasks, *(only_tasks or [])] if t not in TASKS]
     if unknown:
         raise ValueError(f"unknown tasks {unknown}")
     if config.mode == "multi":
-        Trainer(config, tasks, out_dir, data_dir).run(resume)
+        if only_tasks:
+            raise ValueError("only_tasks is for single-task mode: a multitask model trains all its tasks at once")
+        if not (resume and is_finished(out_dir, config.epochs)):
+            Trainer(config, tasks, out_dir, data_dir).run(resume)
         return out_dir / "best"
     # single-task: one model per task, then assemble them into one single-task checkpoint
-    metrics: dict[str, Any] = {}
-    for task in tasks:
+    for task in only_tasks or tasks:
         task_dir = out_dir / "tasks" / task
-        done = (task_dir / "state" / "state.json").exists() and json.loads(
-            (task_dir / "state" / "state.json").read_text()
-        )["epoch"] >= config.epochs
-        if not (resume and done):
+        if not (resume and is_finished(task_dir, config.epochs)):
             Trainer(config, [task], task_dir, data_dir).run(resume)
-        metrics[task] = json.loads((task_dir / "best" / "metrics.json").read_text())
+    if not all(is_finished(out_dir / "tasks" / task, config.epochs) for task in tasks):
+        return out_dir / "best"
+    metrics = {task: json.loads((out_dir / "tasks" / task / "best" / "metrics.json").read_text()) for task in tasks}
     models = {task: load(out_dir / "tasks" / task / "best") for task in tasks}
     combined = {k: v for m in metrics.values() for k, v in m.items() if k in ("sst_acc", "quora_acc", "sts_pearson")}
     overall = overall_score(combined)
@@ -444,6 +476,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     combined["train_seconds"] = round(sum(m["train_seconds"] for m in metrics.values()), 1)
     combined["trainable_parameters"] = sum(m["trainable_parameters"] for m in metrics.values())
     combined["seed"] = config.seed
+    combined["device"] = ", ".join(sorted({m.get("device", "cpu") for m in metrics.values()}))
     combined["per_task"] = metrics
     save_checkpoint(SingleTaskModels(models), out_dir / "best", {"train": to_dict(config)}, combined)  # type: ignore[arg-type]
     return out_dir / "best"

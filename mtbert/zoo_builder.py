@@ -83,6 +83,7 @@ def _ensemble_costs(members: list[str], results: dict[str, dict[str, Any]]) -> d
         "trainable_parameters": sum(results[m]["trainable_parameters"] for m in members),
         "train_seconds": round(sum(results[m]["train_seconds"] for m in members), 1),
         "seed": results[members[0]]["seed"],
+        "device": ", ".join(sorted({results[m].get("device", "cpu") for m in members})),
         "members": members,
     }
 
@@ -107,6 +108,7 @@ def build_variant(
         source = train(config, resume=not fresh)
         trained = read_metrics(source)
         costs = {k: trained[k] for k in ("trainable_parameters", "train_seconds", "seed")}
+        costs["device"] = trained.get("device", "cpu")
         if "epoch" in trained:
             costs["best_epoch"] = trained["epoch"]
     model = load(source, cache)

@@ -17,6 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/state")
     parser.add_argument("--data-dir", help="folder with the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")
     parser.add_argument("--out", help="output directory (overrides out_dir)")
+    parser.add_argument(
+        "--task",
+        action="append",
+        dest="tasks",
+        help="single-task mode: train only this task's model (repeatable), e.g. to train tasks in parallel processes",
+    )
     args = parser.parse_args(argv)
     raw = apply_overrides(read_preset(args.config), args.overrides)
     if "members" in raw:
@@ -30,10 +36,13 @@ def main(argv: list[str] | None = None) -> int:
         raw["out_dir"] = args.out
     config = from_dict(TrainConfig, raw)
     try:
-        best = train(config, resume=args.resume)
-    except (TrainingDiverged, TrainingInterrupted) as err:
+        best = train(config, resume=args.resume, only_tasks=args.tasks)
+    except (TrainingDiverged, TrainingInterrupted, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1 if isinstance(err, TrainingDiverged) else 130
+        return 130 if isinstance(err, TrainingInterrupted) else 1
+    if not (best / "config.json").exists():
+        print(f"trained {', '.join(args.tasks or [])}; {best} is assembled once every task's model is finished")
+        return 0
     print(f"best checkpoint: {best}")
     return 0
 
