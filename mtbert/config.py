@@ -154,6 +154,21 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
+# Where a run reads and writes, on which device, how often it saves: not what it learns.
+RUN_LOCAL_KEYS = ("data_dir", "out_dir", "device", "save_every_steps")
+
+
+def training_recipe(config: TrainConfig) -> dict[str, Any]:
+    """The settings that decide what a run learns: the config without ``RUN_LOCAL_KEYS``."""
+    return {k: v for k, v in to_dict(config).items() if k not in RUN_LOCAL_KEYS}
+
+
+def recipe_changes(old: TrainConfig, new: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """Recipe keys whose values differ between two configs: {key: (old, new)}."""
+    a, b = training_recipe(old), training_recipe(new)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Build dataclass ``cls`` from a dictionary, rejecting unknown keys with a clear message."""
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ from mtbert.checkpoint import (
     stored_state_dict,
     write_json_atomic,
 )
-from mtbert.config import TASKS, TrainConfig, to_dict
+from mtbert.config import TASKS, TrainConfig, from_dict, recipe_changes, to_dict
 from mtbert.data import (
     Batch,
     Example,
@@ -314,6 +314,13 @@ class Trainer:
         if not (self.state_dir / "state.json").exists():
             return False
         state = json.loads((self.state_dir / "state.json").read_text())
+        changes = recipe_changes(from_dict(TrainConfig, state["config"]), self.config)
+        if changes:
+            shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
+            raise ValueError(
+                f"{self.state_dir} belongs to a run with other settings ({shown}); resuming it would mix two "
+                "recipes: move that folder away or train into another out_dir"
+            )
         weights = load_file(str(self.state_dir / "weights.safetensors"), device=str(self.device))
         self.model.load_state_dict(weights, strict=False)
         extra = torch.load(self.state_dir / "optimizer.pt", map_location=self.device, weights_only=True)

@@ -8,6 +8,8 @@ arguments: it is built from the shipped members and carries no weights.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,7 @@ from mtbert.checkpoint import (
     staged_directory,
     write_json_atomic,
 )
-from mtbert.config import TrainConfig, from_dict
+from mtbert.config import TrainConfig, from_dict, training_recipe
 from mtbert.evaluation import METRIC_KEYS, evaluate, write_report
 from mtbert.presets import read_preset
 from mtbert.training import train
@@ -55,9 +57,23 @@ ZOO: tuple[ZooVariant, ...] = (
 )
 
 
-def is_built(variant: ZooVariant, assets_dir: Path) -> bool:
-    """Recorded in results.json and, when shipped, its checkpoint is complete."""
-    if variant.name not in read_results(assets_dir):
+def recipe_fingerprint(name: str, presets_dir: Path = PRESETS_DIR) -> str:
+    """sha256 of what a preset trains (its recipe; for an ensemble, its members' fingerprints).
+
+    results.json records it, so a variant whose preset changed since it was built counts as not built.
+    """
+    raw = read_preset(presets_dir / f"{name}.toml")
+    if "members" in raw:
+        content: dict[str, Any] = {"members": {m: recipe_fingerprint(m, presets_dir) for m in raw["members"]}}
+    else:
+        content = training_recipe(from_dict(TrainConfig, raw))
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def is_built(variant: ZooVariant, assets_dir: Path, presets_dir: Path = PRESETS_DIR) -> bool:
+    """Recorded in results.json from the current preset and, when shipped, its checkpoint is complete."""
+    entry = read_results(assets_dir).get(variant.name)
+    if entry is None or entry.get("recipe_sha256") != recipe_fingerprint(variant.name, presets_dir):
         return False
     if not variant.ship:
         return True
@@ -113,7 +129,12 @@ def build_variant(
             costs["best_epoch"] = trained["epoch"]
     model = load(source, cache)
     report = evaluate(model, data_dir, "dev")
-    entry: dict[str, Any] = {**report.metrics, **costs, "preset": f"train/configs/{variant.name}.toml"}
+    entry: dict[str, Any] = {
+        **report.metrics,
+        **costs,
+        "preset": f"train/configs/{variant.name}.toml",
+        "recipe_sha256": recipe_fingerprint(variant.name, presets_dir),
+    }
     backbone, description, _ = describe(read_config(source), source)
     entry.update(backbone=backbone, heads=description, shipped=variant.ship)
     if variant.ship:

@@ -86,6 +86,46 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(small_data, tmp_path,
     assert np.isfinite(model.predict_similarity(["a"], ["b"])).all()
 
 
+def test_resume_refuses_another_recipe_and_skips_a_finished_run(small_data, tmp_path, monkeypatch):
+    cfg = config(small_data, tmp_path / "run", epochs=1, train_limit=32)
+    best = train(cfg)
+    assert json.loads((best / "metrics.json").read_text())["device"] == "cpu"
+    # finished: resuming trains nothing (a Trainer would fail here)
+    monkeypatch.setattr(training.Trainer, "run", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    assert train(cfg, resume=True) == best
+    monkeypatch.undo()
+    # more epochs is another recipe: its schedule differs, so the old state must not be continued
+    with pytest.raises(ValueError, match=r"epochs: 1 -> 2"):
+        train(config(small_data, tmp_path / "run", epochs=2, train_limit=32), resume=True)
+    # where the run happens is not part of the recipe
+    assert train(config(small_data, tmp_path / "run", epochs=1, train_limit=32, device="cpu"), resume=True) == best
+
+
+def test_resolve_device():
+    assert training.resolve_device("cpu").type == "cpu"
+    expected = "cuda" if training.torch.cuda.is_available() else "cpu"
+    assert training.resolve_device("auto").type == expected
+    assert training.describe_device(training.resolve_device("cpu")) == "cpu"
+
+
+def test_single_task_models_train_in_separate_calls(small_data, tmp_path):
+    cfg = config(
+        small_data,
+        tmp_path / "split",
+        mode="single",
+        epochs=1,
+        train_limit=32,
+        heads=HeadConfig(tasks=["sentiment", "similarity"], pair_encoding="cross"),
+    )
+    best = train(cfg, only_tasks=["similarity"])
+    assert not best.exists() and (tmp_path / "split" / "tasks" / "similarity" / "best").exists()
+    assert not (tmp_path / "split" / "tasks" / "sentiment").exists()
+    train(cfg, resume=True, only_tasks=["sentiment"])
+    assert load(best).tasks == ["sentiment", "similarity"]  # assembled once both are finished
+    with pytest.raises(ValueError, match="single-task mode"):
+        train(config(small_data, tmp_path / "multi"), only_tasks=["similarity"])
+
+
 def test_single_task_mode_builds_one_model_per_task(small_data, tmp_path):
     cfg = config(
         small_data,

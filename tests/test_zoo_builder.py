@@ -47,11 +47,11 @@ def presets(tmp_path):
 def test_build_ship_record_and_skip(small_data, tmp_path, presets, backbone_cache):
     assets = tmp_path / "assets"
     tiny = ZooVariant("tiny")
-    assert not is_built(tiny, assets)
+    assert not is_built(tiny, assets, presets)
     with pytest.raises(CheckpointError, match="not built yet"):
         build_variant(ZooVariant("duo"), assets, small_data, presets, cache=backbone_cache)
     entry = build_variant(tiny, assets, small_data, presets, cache=backbone_cache)
-    assert is_built(tiny, assets)
+    assert is_built(tiny, assets, presets)
     results = json.loads((assets / "results.json").read_text())
     assert results["tiny"] == entry
     assert {"sst_acc", "quora_acc", "sts_pearson", "overall", "trainable_parameters", "train_seconds", "seed"} <= set(
@@ -73,10 +73,17 @@ def test_build_ship_record_and_skip(small_data, tmp_path, presets, backbone_cach
 
     full = ZooVariant("tiny-full", ship=False)
     build_variant(full, assets, small_data, presets, cache=backbone_cache)
-    assert is_built(full, assets) and not (assets / "checkpoints" / "tiny-full").exists()
+    assert is_built(full, assets, presets) and not (assets / "checkpoints" / "tiny-full").exists()
     table = models_table(assets)
     assert "| tiny-full |" in table and "no (local run)" in table and "| duo |" in table
 
+    # a changed preset (here: one more epoch) makes the variant and the ensemble using it "not built"
+    assert is_built(ZooVariant("duo"), assets, presets)
+    (presets / "tiny.toml").write_text((presets / "tiny.toml").read_text().replace("epochs = 1", "epochs = 2"))
+    assert not is_built(tiny, assets, presets) and not is_built(ZooVariant("duo"), assets, presets)
+    (presets / "tiny.toml").write_text((presets / "tiny.toml").read_text().replace("epochs = 2", "epochs = 1"))
+    assert is_built(tiny, assets, presets)
+
     # a damaged shipped checkpoint is no longer "built", so the next build_zoo run rebuilds it
     (shipped / "model.safetensors").unlink()
-    assert not is_built(tiny, assets)
+    assert not is_built(tiny, assets, presets)

@@ -2,7 +2,8 @@
 
 Trains every preset of the zoo in order (resuming an interrupted run from its state), evaluates it on dev,
 ships its checkpoint and dev predictions in assets/, records assets/results.json, then mines the hard cases
-and regenerates the README tables. Variants already built are skipped unless ``--force``.
+and regenerates the README tables. Variants already built from their current preset are skipped unless ``--force``
+(a changed preset, e.g. more epochs, counts as not built).
 ``--check`` only recomputes the shipped variants' dev metrics and compares them with results.json.
 """
 
@@ -26,7 +27,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"variants to build (default: all of {[v.name for v in ZOO]})")
-    parser.add_argument("--force", action="store_true", help="retrain from scratch even if built")
+    parser.add_argument("--force", action="store_true", help="retrain from scratch even if built (else a run resumes)")
     parser.add_argument("--check", action="store_true", help="recompute shipped dev metrics, compare with results")
     parser.add_argument("--data-dir", help="folder with the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")
     parser.add_argument("--assets", type=Path, default=DEFAULT_ASSETS)
