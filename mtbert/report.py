@@ -30,8 +30,8 @@ def models_table(assets: Path) -> str:
     """Every variant in results.json (then any other shipped checkpoint) with its dev metrics and training cost."""
     lines = [
         "| variant | backbone | heads | SST acc | Quora acc | STS Pearson | overall | trained params | train s "
-        "| shipped |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| trained on | shipped |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = dict(read_results(assets))
     for v in discover(assets):
@@ -42,6 +42,7 @@ def models_table(assets: Path) -> str:
         cells = [name, m.get("backbone", "?"), m.get("heads", "")]
         cells += [_fmt(m.get(k)) for k in ("sst_acc", "quora_acc", "sts_pearson", "overall")]
         cells += [_fmt(m.get("trainable_parameters")), _fmt(m.get("train_seconds"), 0)]
+        cells.append(str(m.get("device", "cpu")).replace("cuda: ", ""))
         cells.append("yes" if m.get("shipped", True) else "no (local run)")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
