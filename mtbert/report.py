@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtbert.significance import prob_better
 from mtbert.zoo import METRIC_LABELS, discover, read_results
 
 METRICS = tuple(METRIC_LABELS)
@@ -118,14 +119,22 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
+CLEAR = 0.95  # a comparison is clear when the paired bootstrap puts P(better > worse) at least this far from 1/2
+
+
 def findings(assets: Path) -> str:
-    """Each claim checked against results.json: holds, does not hold, or mixed, with the numbers behind it."""
+    """Each claim checked against results.json: holds, does not hold, or mixed, with the numbers behind it.
+
+    Each comparison also gives P, the share of paired bootstrap resamples of the dev items in which the first
+    variant wins (from the shipped dev predictions; "—" for a local run without them). One seed per variant,
+    so a difference with P between 0.05 and 0.95 is within the noise of the dev set alone.
+    """
     results = read_results(assets)
     lines = []
     for claim in CLAIMS:
         pairs = [(b, w) for b in claim.better for w in claim.worse if b in results and w in results and b != w]
         comparisons = [
-            (b, w, m, results[b][m] - results[w][m])
+            (b, w, m, results[b][m] - results[w][m], prob_better(assets, b, w, m))
             for b, w in pairs
             for m in claim.metrics
             if m in results[b] and m in results[w]
@@ -133,13 +142,20 @@ def findings(assets: Path) -> str:
         if not comparisons:
             lines.append(f"- **{claim.text}**: not measured yet.")
             continue
-        wins = sum(d > 0 for *_, d in comparisons)
+        wins = sum(d > 0 for _, _, _, d, _ in comparisons)
         verdict = "holds" if wins == len(comparisons) else "does not hold" if wins == 0 else "mixed"
+        tested = [p for *_, p in comparisons if p is not None]
+        clear = sum(p >= CLEAR or p <= 1 - CLEAR for p in tested)
+        noise = f"; {clear} of {len(tested)} clear at P ≥ {CLEAR}" if tested else ""
+        if tested and clear == 0:
+            verdict += " only within noise"
         detail = "; ".join(
-            f"{b} {results[b][m]:.3f} vs {w} {results[w][m]:.3f} {METRIC_NAMES[m]} ({d:+.3f})"
-            for b, w, m, d in comparisons
+            f"{b} {results[b][m]:.3f} vs {w} {results[w][m]:.3f} {METRIC_NAMES[m]} ({d:+.3f}, "
+            + ("P —" if p is None else f"P {p:.2f}")
+            + ")"
+            for b, w, m, d, p in comparisons
         )
-        lines.append(f"- **{claim.text}** — {verdict} ({wins}/{len(comparisons)} comparisons): {detail}.")
+        lines.append(f"- **{claim.text}** — {verdict} ({wins}/{len(comparisons)} comparisons{noise}): {detail}.")
     return "\n".join(lines)
 
 

@@ -42,7 +42,7 @@ def test_findings_check_each_claim_against_the_results(tmp_path):
     assert "— holds (9/9 comparisons)" in lines["Fine-tuning beats freezing"]
     assert "— holds (1/1" in lines["Cross encoding beats concatenated embeddings on STS"]
     assert (
-        "single-cross 0.860 vs single-concat 0.840 STS (+0.020)"
+        "single-cross 0.860 vs single-concat 0.840 STS (+0.020, P —)"
         in lines["Cross encoding beats concatenated embeddings on STS"]
     )
     assert "— does not hold (0/1" in lines["Cross encoding beats concatenated embeddings on Quora"]

@@ -1,0 +1,66 @@
+"""Is a dev-set difference between two variants more than resampling noise? A paired bootstrap on the shipped
+dev predictions (``assets/predictions/<variant>/<task>-dev-predictions.csv``, which carry the gold labels)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# metric -> the task whose dev predictions it is computed from
+METRIC_TASKS = {"sst_acc": "sentiment", "quora_acc": "paraphrase", "sts_pearson": "similarity"}
+
+
+def read_dev_predictions(assets: Path, variant: str, task: str) -> pd.DataFrame | None:
+    """A variant's dev predictions for ``task`` (id, gold, predicted), or None when it has none shipped."""
+    path = assets / "predictions" / variant / f"{task}-dev-predictions.csv"
+    if not path.exists():
+        return None
+    return pd.read_csv(path, usecols=["id", "gold", "predicted"], dtype={"id": str})
+
+
+def _resampled_metric(metric: str, gold: np.ndarray, predicted: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The metric on each resample: ``rows`` is (B, N) item indices; returns (B,)."""
+    if metric != "sts_pearson":
+        return (predicted[rows] == gold[rows]).mean(axis=1)
+    g, p = gold[rows], predicted[rows]  # (B, N)
+    g = g - g.mean(axis=1, keepdims=True)
+    p = p - p.mean(axis=1, keepdims=True)
+    return (g * p).sum(axis=1) / np.sqrt((g * g).sum(axis=1) * (p * p).sum(axis=1))
+
+
+def _task_samples(
+    assets: Path, better: str, worse: str, metric: str, rng: np.random.Generator, resamples: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    task = METRIC_TASKS[metric]
+    a, b = read_dev_predictions(assets, better, task), read_dev_predictions(assets, worse, task)
+    if a is None or b is None:
+        return None
+    joined = a.merge(b, on="id", suffixes=("_a", "_b"))
+    if len(joined) != len(a) or len(joined) != len(b):
+        return None  # not the same dev items
+    rows = rng.integers(0, len(joined), size=(resamples, len(joined)))
+    gold = joined["gold_a"].to_numpy(dtype=float)
+    return (
+        _resampled_metric(metric, gold, joined["predicted_a"].to_numpy(dtype=float), rows),
+        _resampled_metric(metric, gold, joined["predicted_b"].to_numpy(dtype=float), rows),
+    )
+
+
+def prob_better(
+    assets: Path, better: str, worse: str, metric: str, resamples: int = 2000, seed: int = 0
+) -> float | None:
+    """Share of paired bootstrap resamples of the dev items in which ``better`` beats ``worse`` on ``metric``
+    (ties count half). ``overall`` resamples each task's items. None without both variants' predictions."""
+    rng = np.random.default_rng(seed)
+    metrics = list(METRIC_TASKS) if metric == "overall" else [metric]
+    totals = np.zeros(resamples), np.zeros(resamples)
+    for m in metrics:
+        samples = _task_samples(assets, better, worse, m, rng, resamples)
+        if samples is None:
+            return None
+        for total, values in zip(totals, samples):
+            total += (values + 1) / 2 if m == "sts_pearson" else values  # overall maps Pearson to [0, 1]
+    diff = totals[0] - totals[1]
+    return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
