@@ -64,6 +64,9 @@ def describe(config: dict[str, Any], directory: Path) -> tuple[str, str, list[st
         parts.append(heads.get("combine", "uv"))
     if heads.get("shared_layer"):
         parts.append("shared layer")
+    contrastive = config.get("train", {}).get("contrastive_weight", 0)
+    if contrastive:
+        parts.append(f"contrastive {contrastive:g}")
     mode = finetune.get("mode", "?")
     parts.append(f"LoRA r{finetune.get('lora_rank')}" if mode == "lora" else mode)
     return config["backbone"], " · ".join(parts), tasks
@@ -136,9 +139,10 @@ class VariantStore:
     def results_frame(self) -> pd.DataFrame:
         """One row per usable variant with its metrics (results.json when present, else its own metrics.json)."""
         keys = ("sst_acc", "quora_acc", "sts_pearson", "overall", "trainable_parameters", "train_seconds", "best_epoch")
-        rows = [
-            {"variant": v.name, "backbone": v.backbone, "heads": v.description}
+        rows = [  # metrics first: they are what a reader compares; the long head descriptions go last
+            {"variant": v.name}
             | {k: v.metrics[k] for k in keys if k in v.metrics}
+            | {"backbone": v.backbone, "heads": v.description}
             for v in self.usable()
         ]
         return pd.DataFrame(rows)

@@ -102,6 +102,7 @@ def test_store_loads_once_and_reports_late_corruption(app_assets, tmp_path):
     assert store.variants["single-cross"].error
     frame = store.results_frame()
     assert isinstance(frame, pd.DataFrame) and "multi-cross" in set(frame["variant"])
+    assert list(frame.columns[:2]) == ["variant", "sst_acc"] and list(frame.columns[-2:]) == ["backbone", "heads"]
     assert store.dev_predictions("multi-cross", "similarity") is not None
     assert json.loads((root / "hard_cases.json").read_text())["categories"] == store.hard_cases()["categories"]
 
@@ -128,3 +129,18 @@ def test_confusion_counts_sentiment_classes_from_the_file():
     five = binary.assign(**{f"p{c}": 0.2 for c in range(5)})
     assert len(confusion_from_predictions(five, "sentiment")[1]) == 5
     assert confusion_from_predictions(binary, "paraphrase")[1] == ["not duplicate", "duplicate"]
+
+
+def test_describe_names_the_contrastive_objective(tmp_path):
+    from mtbert.zoo import describe
+
+    config = {
+        "kind": "multitask",
+        "backbone": "minilm-l6",
+        "heads": {"tasks": ["similarity"], "pair_encoding": "cross", "shared_layer": True},
+        "finetune": {"mode": "lora", "lora_rank": 16},
+        "train": {"contrastive_weight": 0.5},
+    }
+    assert describe(config, tmp_path)[1] == "multitask · cross · shared layer · contrastive 0.5 · LoRA r16"
+    config["train"]["contrastive_weight"] = 0.0
+    assert "contrastive" not in describe(config, tmp_path)[1]
