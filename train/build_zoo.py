@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{variant.name}: building")
         try:
             entry = build_variant(variant, args.assets, data_dir, fresh=args.force, cache=cache)
-        except (TrainingDiverged, TrainingInterrupted) as err:
+        except (TrainingDiverged, TrainingInterrupted, ValueError) as err:  # ValueError: a state of another recipe
             print(f"error: {variant.name}: {err}", file=sys.stderr)
             return 130 if isinstance(err, TrainingInterrupted) else 1
         print(f"{variant.name}: " + "  ".join(f"{k}={v:.4f}" for k, v in entry.items() if isinstance(v, float)))
