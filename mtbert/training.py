@@ -29,8 +29,8 @@ from tqdm.auto import tqdm
 from mtbert.backbones import load_backbone
 from mtbert.checkpoint import (
     load,
-    replace_directory,
     save_checkpoint,
+    staged_directory,
     stored_state_dict,
     write_json_atomic,
 )
@@ -86,6 +86,11 @@ def resolve_device(name: str) -> torch.device:
 def describe_device(device: torch.device) -> str:
     """A device as results.json records it: ``cpu`` or ``cuda: <GPU name>``."""
     return f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
+
+
+def joint_device(records: list[dict[str, Any]]) -> str:
+    """The devices that trained a set of runs, as one string (``cpu``, or ``cpu, cuda: ...`` when mixed)."""
+    return ", ".join(sorted({r.get("device", "cpu") for r in records}))
 
 
 def build_model(config: TrainConfig, tasks: list[str]) -> MultitaskModel:
@@ -283,32 +288,30 @@ class Trainer:
 
     # ----- resumable state ---------------------------------------------------------------------------------
     def save_state(self) -> None:
-        tmp = self.out_dir / ".state.tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        save_file(stored_state_dict(self.model), str(tmp / "weights.safetensors"))
-        # Our own file, read back with weights_only=True (tensors and plain containers only).
-        torch.save(
-            {
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-            },
-            tmp / "optimizer.pt",
-        )
-        write_json_atomic(
-            tmp / "state.json",
-            {
-                "epoch": self.epoch,
-                "step_in_epoch": self.step_in_epoch,
-                "global_step": self.global_step,
-                "best_score": self.best_score,
-                "best_epoch": self.best_epoch,
-                "train_seconds": self.train_seconds,
-                "epoch_losses": self.epoch_losses,
-                "config": to_dict(self.config),
-            },
-        )
-        replace_directory(tmp, self.state_dir)
+        with staged_directory(self.state_dir) as tmp:
+            save_file(stored_state_dict(self.model), str(tmp / "weights.safetensors"))
+            # Our own file, read back with weights_only=True (tensors and plain containers only).
+            torch.save(
+                {
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                },
+                tmp / "optimizer.pt",
+            )
+            write_json_atomic(
+                tmp / "state.json",
+                {
+                    "epoch": self.epoch,
+                    "step_in_epoch": self.step_in_epoch,
+                    "global_step": self.global_step,
+                    "best_score": self.best_score,
+                    "best_epoch": self.best_epoch,
+                    "train_seconds": self.train_seconds,
+                    "epoch_losses": self.epoch_losses,
+                    "config": to_dict(self.config),
+                },
+            )
 
     def load_state(self) -> bool:
         if not (self.state_dir / "state.json").exists():
@@ -483,7 +486,7 @@ def train(config: TrainConfig, resume: bool = False, only_tasks: list[str] | Non
     combined["train_seconds"] = round(sum(m["train_seconds"] for m in metrics.values()), 1)
     combined["trainable_parameters"] = sum(m["trainable_parameters"] for m in metrics.values())
     combined["seed"] = config.seed
-    combined["device"] = ", ".join(sorted({m.get("device", "cpu") for m in metrics.values()}))
+    combined["device"] = joint_device(list(metrics.values()))
     combined["per_task"] = metrics
     save_checkpoint(SingleTaskModels(models), out_dir / "best", {"train": to_dict(config)}, combined)  # type: ignore[arg-type]
     return out_dir / "best"

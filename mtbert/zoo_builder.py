@@ -29,7 +29,7 @@ from mtbert.checkpoint import (
 from mtbert.config import TrainConfig, from_dict, training_recipe
 from mtbert.evaluation import METRIC_KEYS, evaluate, write_report
 from mtbert.presets import read_preset
-from mtbert.training import train
+from mtbert.training import joint_device, train
 from mtbert.zoo import describe, read_results
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "train" / "configs"
@@ -99,7 +99,7 @@ def _ensemble_costs(members: list[str], results: dict[str, dict[str, Any]]) -> d
         "trainable_parameters": sum(results[m]["trainable_parameters"] for m in members),
         "train_seconds": round(sum(results[m]["train_seconds"] for m in members), 1),
         "seed": results[members[0]]["seed"],
-        "device": ", ".join(sorted({results[m].get("device", "cpu") for m in members})),
+        "device": joint_device([results[m] for m in members]),
         "members": members,
     }
 
