@@ -440,7 +440,7 @@ def build_app(assets_dir: Path = DEFAULT_ASSETS) -> gr.Blocks:
         def results_for(name: str):
             if not name:
                 return None, None, None, ""
-            sst, quora, sts = (store.dev_predictions(name, t) for t in TASKS)
+            sst, quora, sts = (store.dev_predictions(name, t) for t in TASKS[:3])
             return (
                 confusion_figure(*confusion_from_predictions(sst, "sentiment"), f"{name}: SST dev")
                 if sst is not None
