@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtbert.significance import prob_better
+from mtbert.seeds import read_seeds, spread
+from mtbert.significance import interval, prob_better
 from mtbert.zoo import METRIC_LABELS, discover, read_results
 
 METRICS = tuple(METRIC_LABELS)
@@ -83,8 +84,18 @@ class Claim:
 
     text: str
     better: tuple[str, ...]  # each must beat every variant in ``worse`` (on every metric both have)
-    worse: tuple[str, ...]
+    worse: tuple[str, ...]  # empty: the members results.json records for each ``better`` ensemble
     metrics: tuple[str, ...]
+
+    def pairs(self, results: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+        """(better, worse) pairs of variants both in results.json."""
+        return [
+            (b, w)
+            for b in self.better
+            if b in results
+            for w in (self.worse or results[b].get("members", ()))
+            if w in results and w != b
+        ]
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -110,12 +121,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim("The larger backbone (6 vs 3 layers) helps", ("single-cross",), ("small-l3",), METRICS),
     Claim("Full fine-tuning beats LoRA", ("single-cross-full",), ("single-cross",), ("sst_acc", "sts_pearson")),
-    Claim(
-        "The ensemble beats each of its members",
-        ("ensemble",),
-        ("single-cross", "multi-cross", "multi-cross-shared", "multi-cross-shared-contrastive"),
-        (*METRICS, "overall"),
-    ),
+    Claim("The ensemble beats each of its members", ("ensemble",), (), (*METRICS, "overall")),
 )
 
 
@@ -132,10 +138,9 @@ def findings(assets: Path) -> str:
     results = read_results(assets)
     lines = []
     for claim in CLAIMS:
-        pairs = [(b, w) for b in claim.better for w in claim.worse if b in results and w in results and b != w]
         comparisons = [
             (b, w, m, results[b][m] - results[w][m], prob_better(assets, b, w, m))
-            for b, w in pairs
+            for b, w in claim.pairs(results)
             for m in claim.metrics
             if m in results[b] and m in results[w]
         ]
@@ -156,10 +161,31 @@ def findings(assets: Path) -> str:
             for b, w, m, d, p in comparisons
         )
         lines.append(f"- **{claim.text}** — {verdict} ({wins}/{len(comparisons)} comparisons{noise}): {detail}.")
+    scored = {name: r["overall"] for name, r in results.items() if "overall" in r}
+    if scored:
+        best = max(scored, key=scored.__getitem__)
+        bounds = interval(assets, best, "overall")
+        width = ""
+        if bounds is not None:
+            width = f" (95% bootstrap interval over the dev items: {bounds[0]:.3f}–{bounds[1]:.3f})"
+        lines.append(f"- **Best overall**: {best} {scored[best]:.4f}{width}.")
     return "\n".join(lines)
 
 
-TABLES = {"models": models_table, "benchmarks": benchmark_table, "findings": findings}
+def seeds_table(assets: Path) -> str:
+    """Each seed study in assets/seeds.json: per metric, every seed's dev value, their mean, sd and range."""
+    lines = ["| variant | metric | seed: dev value | mean | sd | range |", "|---|---|---|---|---|---|"]
+    for variant, entry in read_seeds(assets).items():
+        for key, s in spread(entry).items():
+            values = ", ".join(f"{seed}: {run[key]:.4f}" for seed, run in entry["seeds"].items())
+            lines.append(
+                f"| {variant} | {METRIC_NAMES[key]} | {values} | {s['mean']:.4f} | {s['sd']:.4f} "
+                f"| {s['max'] - s['min']:.4f} |"
+            )
+    return "\n".join(lines)
+
+
+TABLES = {"models": models_table, "benchmarks": benchmark_table, "findings": findings, "seeds": seeds_table}
 
 
 def render_readme(readme: str, assets: Path) -> str:

@@ -64,3 +64,24 @@ def prob_better(
             total += (values + 1) / 2 if m == "sts_pearson" else values  # overall maps Pearson to [0, 1]
     diff = totals[0] - totals[1]
     return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
+
+
+def interval(
+    assets: Path, variant: str, metric: str, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of one variant's dev ``metric`` (``overall`` resamples each task's items):
+    how far the number could move on another dev set of the same size. None without its predictions."""
+    rng = np.random.default_rng(seed)
+    metrics = list(METRIC_TASKS) if metric == "overall" else [metric]
+    total = np.zeros(resamples)
+    for m in metrics:
+        frame = read_dev_predictions(assets, variant, METRIC_TASKS[m])
+        if frame is None:
+            return None
+        rows = rng.integers(0, len(frame), size=(resamples, len(frame)))
+        values = _resampled_metric(m, frame["gold"].to_numpy(float), frame["predicted"].to_numpy(float), rows)
+        total += (values + 1) / 2 if m == "sts_pearson" else values
+    if metric == "overall":
+        total /= len(metrics)
+    low, high = np.quantile(total, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)

@@ -35,7 +35,15 @@ def test_findings_check_each_claim_against_the_results(tmp_path):
         "frozen": {"sst_acc": 0.40, "quora_acc": 0.70, "sts_pearson": 0.80},
         "single-cross": {"sst_acc": 0.48, "quora_acc": 0.80, "sts_pearson": 0.86},
         "single-concat": {"sst_acc": 0.48, "quora_acc": 0.82, "sts_pearson": 0.84},
-        "multi-cross": {"sst_acc": 0.47, "quora_acc": 0.81, "sts_pearson": 0.85},
+        "multi-cross": {"sst_acc": 0.47, "quora_acc": 0.81, "sts_pearson": 0.85, "overall": 0.735},
+        "ensemble": {
+            "sst_acc": 0.49,
+            "quora_acc": 0.83,
+            "sts_pearson": 0.87,
+            "overall": 0.7517,
+            "members": ["frozen", "multi-cross"],
+        },
+        "single-cross-full": {"sst_acc": 0.49, "sts_pearson": 0.87},  # no overall: not in the running for best
     }
     (tmp_path / "results.json").write_text(json.dumps(results))
     lines = {line.split("**")[1]: line for line in findings(tmp_path).splitlines()}
@@ -48,3 +56,7 @@ def test_findings_check_each_claim_against_the_results(tmp_path):
     assert "— does not hold (0/1" in lines["Cross encoding beats concatenated embeddings on Quora"]
     assert "— mixed (2/3" in lines["Single-task models beat one multitask model"]
     assert lines["The shared layer helps"].endswith("not measured yet.")
+    # the ensemble is compared with the members results.json records for it, and only with those
+    ensemble = lines["The ensemble beats each of its members"]
+    assert "— holds (7/7" in ensemble and "vs frozen 0.400 SST" in ensemble and "single-cross" not in ensemble
+    assert lines["Best overall"] == "- **Best overall**: ensemble 0.7517."  # no predictions here: no interval

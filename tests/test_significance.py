@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtbert.significance import prob_better
+from mtbert.significance import interval, prob_better
 
 
 def write(assets, variant, task, gold, predicted):
@@ -50,3 +50,15 @@ def test_a_one_item_gap_and_a_tie_are_not_clear(assets):
 def test_missing_predictions_give_none(assets):
     assert prob_better(assets, "good", "nowhere", "quora_acc") is None
     assert prob_better(assets, "good", "almost", "overall") is None  # "almost" has no STS or SST predictions
+
+
+def test_interval_brackets_the_metric_and_shrinks_with_certainty(assets):
+    # "poor" is right on 70% of 400 items: the binomial standard error is about 0.023, so a 95% interval ~ ±0.045
+    frame = pd.read_csv(assets / "predictions" / "poor" / "paraphrase-dev-predictions.csv")
+    accuracy = float((frame["gold"] == frame["predicted"]).mean())
+    low, high = interval(assets, "poor", "quora_acc")
+    assert low < accuracy < high and 0.06 < high - low < 0.12
+    assert interval(assets, "good", "quora_acc") == (1.0, 1.0)  # always right: every resample is right
+    low, high = interval(assets, "poor", "overall")
+    assert 0.4 < low < high < 0.9
+    assert interval(assets, "almost", "overall") is None

@@ -87,3 +87,13 @@ def test_build_ship_record_and_skip(small_data, tmp_path, presets, backbone_cach
     # a damaged shipped checkpoint is no longer "built", so the next build_zoo run rebuilds it
     (shipped / "model.safetensors").unlink()
     assert not is_built(tiny, assets, presets)
+
+
+def test_the_shipped_ensemble_averages_every_other_shipped_variant():
+    # the ensemble's rule has no choice in it: every shipped zoo variant, single-cross first (it explains answers)
+    from mtbert.presets import read_preset
+    from mtbert.zoo_builder import PRESETS_DIR, ZOO
+
+    members = read_preset(PRESETS_DIR / "ensemble.toml")["members"]
+    assert sorted(members) == sorted(v.name for v in ZOO if v.ship and v.name != "ensemble")
+    assert members[0] == "single-cross"

@@ -1,0 +1,93 @@
+"""Seed spread: retrain a zoo preset with other seeds and record how far its dev metrics move.
+
+The zoo trains each variant once (seed 11711), so a difference between two variants mixes their effect with the
+luck of one seed. ``seed_study`` retrains a preset's task models with other seeds (``runs/seeds/<variant>-s<seed>``,
+resumable) and records each seed's best-epoch dev metric in ``assets/seeds.json``; later calls add seeds while the
+preset is unchanged::
+
+    {variant: {"recipe_sha256": ..., "seeds": {"11711": {"sst_acc": ..., "device": ...}, "11712": {...}}}}
+
+The shipped seed's numbers come from results.json; the others from the trainer's dev evaluation of its best epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from mtbert.checkpoint import write_json_atomic
+from mtbert.config import TrainConfig, from_dict
+from mtbert.evaluation import METRIC_KEYS
+from mtbert.presets import read_preset
+from mtbert.training import joint_device, train
+from mtbert.zoo import read_results
+from mtbert.zoo_builder import recipe_fingerprint
+
+SEEDS_FILE = "seeds.json"
+
+
+def read_seeds(assets_dir: Path) -> dict[str, dict[str, Any]]:
+    """assets/seeds.json, or {} when no study has run."""
+    path = assets_dir / SEEDS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def train_seed(
+    variant: str, seed: int, tasks: list[str], data_dir: Path, presets_dir: Path, runs_dir: Path
+) -> dict[str, Any]:
+    """Train (or resume) a single-task preset's ``tasks`` with ``seed``; returns each task's best dev metric."""
+    raw = read_preset(presets_dir / f"{variant}.toml")
+    out_dir = runs_dir / f"{variant}-s{seed}"
+    config = from_dict(TrainConfig, {**raw, "seed": seed, "data_dir": str(data_dir), "out_dir": str(out_dir)})
+    if config.mode != "single":
+        raise ValueError(f"{variant} is a multitask preset: the seed study retrains single-task presets' models")
+    train(config, resume=True, only_tasks=tasks)
+    records = [json.loads((out_dir / "tasks" / t / "best" / "metrics.json").read_text()) for t in tasks]
+    metrics: dict[str, Any] = {METRIC_KEYS[t]: r[METRIC_KEYS[t]] for t, r in zip(tasks, records)}
+    metrics["device"] = joint_device(records)
+    return metrics
+
+
+def seed_study(
+    variant: str,
+    seeds: list[int],
+    tasks: list[str],
+    assets_dir: Path,
+    data_dir: Path,
+    presets_dir: Path,
+    runs_dir: Path = Path("runs/seeds"),
+) -> dict[str, Any]:
+    """Retrain ``variant``'s ``tasks`` with each of ``seeds`` and record them (with the shipped seed) in seeds.json."""
+    shipped = read_results(assets_dir).get(variant)
+    if shipped is None:
+        raise ValueError(f"{variant} is not in results.json: build it first")
+    keys = [METRIC_KEYS[t] for t in tasks]
+    recipe = recipe_fingerprint(variant, presets_dir)
+    study = read_seeds(assets_dir)
+    earlier = study.get(variant, {})
+    entry: dict[str, Any] = {
+        "recipe_sha256": recipe,
+        "seeds": earlier.get("seeds", {}) if earlier.get("recipe_sha256") == recipe else {},
+    }
+    entry["seeds"][str(shipped["seed"])] = {k: shipped[k] for k in keys} | {"device": shipped.get("device", "cpu")}
+    for seed in seeds:
+        if seed != shipped["seed"]:
+            entry["seeds"][str(seed)] = train_seed(variant, seed, tasks, data_dir, presets_dir, runs_dir)
+    study[variant] = entry
+    write_json_atomic(assets_dir / SEEDS_FILE, study)
+    return entry
+
+
+def spread(entry: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """{metric: {mean, sd, min, max, n}} over an entry's seeds (sd is the sample standard deviation)."""
+    runs = list(entry["seeds"].values())
+    keys = [k for k in METRIC_KEYS.values() if all(k in r for r in runs)]
+    out = {}
+    for key in keys:
+        values = [r[key] for r in runs]
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        mean = statistics.fmean(values)
+        out[key] = {"mean": mean, "sd": sd, "min": min(values), "max": max(values), "n": len(values)}
+    return out

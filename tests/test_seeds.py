@@ -1,0 +1,82 @@
+"""The seed study: other seeds of a single-task preset are trained, recorded beside the shipped seed, summarised."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mtbert.report import seeds_table
+from mtbert.seeds import read_seeds, seed_study, spread
+from mtbert.zoo_builder import recipe_fingerprint
+
+TINY_SINGLE = """
+backbone = "minilm-l6"
+mode = "single"
+epochs = 1
+batch_size = 16
+lr = 1e-3
+train_limit = 32
+out_dir = "unused"
+
+[heads]
+tasks = ["sentiment", "paraphrase", "similarity"]
+pair_encoding = "cross"
+
+[finetune]
+mode = "lora"
+lora_rank = 4
+lora_targets = ["query", "value"]
+"""
+
+
+def test_spread_is_mean_sample_sd_and_range():
+    entry = {"seeds": {"1": {"sst_acc": 0.50, "sts_pearson": 0.8}, "2": {"sst_acc": 0.46}, "3": {"sst_acc": 0.48}}}
+    s = spread(entry)
+    assert list(s) == ["sst_acc"]  # a metric some seed lacks is not summarised
+    assert s["sst_acc"]["mean"] == pytest.approx(0.48) and s["sst_acc"]["sd"] == pytest.approx(0.02)
+    assert (s["sst_acc"]["min"], s["sst_acc"]["max"], s["sst_acc"]["n"]) == (0.46, 0.50, 3)
+
+
+def test_seed_study_trains_other_seeds_and_records_them(small_data, tmp_path):
+    presets, assets, runs = tmp_path / "configs", tmp_path / "assets", tmp_path / "runs"
+    presets.mkdir()
+    assets.mkdir()
+    (presets / "tiny-single.toml").write_text(TINY_SINGLE)
+    with pytest.raises(ValueError, match="build it first"):
+        seed_study("tiny-single", [5], ["sentiment"], assets, small_data, presets, runs)
+    shipped = {"sst_acc": 0.31, "sts_pearson": 0.2, "seed": 11711, "device": "cpu"}
+    (assets / "results.json").write_text(json.dumps({"tiny-single": shipped}))
+
+    entry = seed_study("tiny-single", [11711, 5], ["sentiment"], assets, small_data, presets, runs)
+    assert list(entry["seeds"]) == ["11711", "5"]  # the shipped seed is not retrained
+    assert entry["seeds"]["11711"] == {"sst_acc": 0.31, "device": "cpu"}
+    trained = json.loads((runs / "tiny-single-s5" / "tasks" / "sentiment" / "best" / "metrics.json").read_text())
+    assert trained["seed"] == 5 and entry["seeds"]["5"]["sst_acc"] == trained["sst_acc"]
+    assert not (runs / "tiny-single-s5" / "tasks" / "similarity").exists()  # only the asked task trains
+    assert read_seeds(assets) == {"tiny-single": json.loads(json.dumps(entry))}
+    assert entry["recipe_sha256"] == recipe_fingerprint("tiny-single", presets)
+    assert "| tiny-single | SST | 11711: 0.3100, 5: " in seeds_table(assets)
+
+    # a second call resumes: the finished seed is read back, not trained again, and seeds recorded earlier stay
+    stamp = (runs / "tiny-single-s5" / "tasks" / "sentiment" / "best" / "metrics.json").stat().st_mtime_ns
+    with_earlier = {**read_seeds(assets)["tiny-single"]}
+    with_earlier["seeds"] = {**with_earlier["seeds"], "6": {"sst_acc": 0.25, "device": "cpu"}}
+    (assets / "seeds.json").write_text(json.dumps({"tiny-single": with_earlier}))
+    again = seed_study("tiny-single", [5], ["sentiment"], assets, small_data, presets, runs)
+    assert again["seeds"] == {**entry["seeds"], "6": {"sst_acc": 0.25, "device": "cpu"}}
+    assert (runs / "tiny-single-s5" / "tasks" / "sentiment" / "best" / "metrics.json").stat().st_mtime_ns == stamp
+    # ... unless the preset changed since: then the earlier seeds no longer describe it
+    (presets / "tiny-single.toml").write_text(TINY_SINGLE.replace("lr = 1e-3", "lr = 2e-3"))
+    (assets / "seeds.json").write_text(json.dumps({"tiny-single": with_earlier}))
+    assert list(seed_study("tiny-single", [], ["sentiment"], assets, small_data, presets, runs)["seeds"]) == ["11711"]
+
+
+def test_seed_study_refuses_a_multitask_preset(small_data, tmp_path):
+    presets, assets = tmp_path / "configs", tmp_path / "assets"
+    presets.mkdir()
+    assets.mkdir()
+    (presets / "tiny-multi.toml").write_text(TINY_SINGLE.replace('"single"', '"multi"'))
+    (assets / "results.json").write_text(json.dumps({"tiny-multi": {"sst_acc": 0.3, "seed": 1}}))
+    with pytest.raises(ValueError, match="multitask preset"):
+        seed_study("tiny-multi", [5], ["sentiment"], assets, small_data, presets, tmp_path / "runs")

@@ -1,0 +1,54 @@
+"""Seed spread: ``python -m train.seeds VARIANT --seed S [--seed S ...] [--task T ...]``.
+
+Retrains a single-task zoo preset's models with other seeds (``runs/seeds/<variant>-s<seed>``, resumable), records
+each seed's dev metrics beside the shipped seed's in ``assets/seeds.json`` and regenerates the README tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mtbert.config import TASKS
+from mtbert.data import resolve_data_dir
+from mtbert.report import render_readme
+from mtbert.seeds import seed_study, spread
+from mtbert.training import TrainingDiverged, TrainingInterrupted
+from mtbert.zoo import DEFAULT_ASSETS
+from mtbert.zoo_builder import PRESETS_DIR
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variant", help="a single-task zoo preset, e.g. single-cross")
+    parser.add_argument("--seed", type=int, action="append", dest="seeds", required=True, help="repeatable")
+    parser.add_argument("--task", action="append", dest="tasks", choices=TASKS, help="default: all three")
+    parser.add_argument("--data-dir", help="folder with the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")
+    parser.add_argument("--assets", type=Path, default=DEFAULT_ASSETS)
+    parser.add_argument("--runs", type=Path, default=Path("runs/seeds"))
+    args = parser.parse_args(argv)
+    try:
+        entry = seed_study(
+            args.variant,
+            args.seeds,
+            args.tasks or list(TASKS),
+            args.assets,
+            resolve_data_dir(args.data_dir),
+            PRESETS_DIR,
+            args.runs,
+        )
+    except (TrainingDiverged, TrainingInterrupted, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 130 if isinstance(err, TrainingInterrupted) else 1
+    for key, s in spread(entry).items():
+        print(f"{key}: mean {s['mean']:.4f}  sd {s['sd']:.4f}  range {s['min']:.4f}-{s['max']:.4f}  ({s['n']} seeds)")
+    if args.assets.resolve() == DEFAULT_ASSETS.resolve():
+        README.write_text(render_readme(README.read_text(), args.assets))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
