@@ -5,29 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_zoo_builder import TINY
 
 from mtbert.report import seeds_table
 from mtbert.seeds import read_seeds, seed_study, spread
 from mtbert.zoo_builder import recipe_fingerprint
 
-TINY_SINGLE = """
-backbone = "minilm-l6"
-mode = "single"
-epochs = 1
-batch_size = 16
-lr = 1e-3
-train_limit = 32
-out_dir = "unused"
-
-[heads]
-tasks = ["sentiment", "paraphrase", "similarity"]
-pair_encoding = "cross"
-
-[finetune]
-mode = "lora"
-lora_rank = 4
-lora_targets = ["query", "value"]
-"""
+TINY_SINGLE = TINY.replace('mode = "multi"', 'mode = "single"')  # the zoo builder test's tiny preset
 
 
 def test_spread_is_mean_sample_sd_and_range():
@@ -76,7 +60,7 @@ def test_seed_study_refuses_a_multitask_preset(small_data, tmp_path):
     presets, assets = tmp_path / "configs", tmp_path / "assets"
     presets.mkdir()
     assets.mkdir()
-    (presets / "tiny-multi.toml").write_text(TINY_SINGLE.replace('"single"', '"multi"'))
+    (presets / "tiny-multi.toml").write_text(TINY)
     (assets / "results.json").write_text(json.dumps({"tiny-multi": {"sst_acc": 0.3, "seed": 1}}))
     with pytest.raises(ValueError, match="multitask preset"):
         seed_study("tiny-multi", [5], ["sentiment"], assets, small_data, presets, tmp_path / "runs")
