@@ -90,7 +90,7 @@ def describe_device(device: torch.device) -> str:
 
 def joint_device(records: list[dict[str, Any]]) -> str:
     """The devices that trained a set of runs, as one string (``cpu``, or ``cpu, cuda: ...`` when mixed)."""
-    return ", ".join(sorted({r.get("device", "cpu") for r in records}))
+    return ", ".join(sorted({d for r in records for d in r.get("device", "cpu").split(", ")}))
 
 
 def build_model(config: TrainConfig, tasks: list[str]) -> MultitaskModel:

@@ -108,6 +108,14 @@ def test_resolve_device():
     assert training.describe_device(training.resolve_device("cpu")) == "cpu"
 
 
+def test_joint_device_names_each_device_once():
+    gpu = "cuda: NVIDIA H200"
+    assert training.joint_device([{"device": "cpu"}, {}]) == "cpu"
+    # a record that is itself a joint run (an assembled single-task checkpoint) is split into its devices
+    records = [{"device": "cpu"}, {"device": f"cpu, {gpu}"}, {"device": gpu}]
+    assert training.joint_device(records) == f"cpu, {gpu}"
+
+
 def test_single_task_models_train_in_separate_calls(small_data, tmp_path):
     cfg = config(
         small_data,
