@@ -28,7 +28,9 @@ from tqdm.auto import tqdm
 
 from mtbert.backbones import load_backbone
 from mtbert.checkpoint import (
+    METRICS_FILE,
     load,
+    read_metrics,
     save_checkpoint,
     staged_directory,
     stored_state_dict,
@@ -432,6 +434,11 @@ class Trainer:
             }
             extra = {"train": to_dict(self.config), "data_sha256": self.data_hashes()}
             save_checkpoint(self.model, self.best_dir, extra, metrics)
+        if self.epoch + 1 == self.config.epochs:  # a finished run cost every epoch, not only those up to the best
+            write_json_atomic(
+                self.best_dir / METRICS_FILE,
+                {**read_metrics(self.best_dir), "train_seconds": round(self.train_seconds, 1)},
+            )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a") as f:
             f.write(json.dumps(entry) + "\n")

@@ -50,6 +50,17 @@ def test_tiny_run_lowers_the_loss(small_data, tmp_path, backbone_cache):
     assert json.loads((best / "config.json").read_text())["data_sha256"]["sts-train.csv"]
 
 
+def test_a_finished_run_records_every_epochs_seconds_even_when_an_earlier_epoch_is_best(
+    small_data, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(training.Trainer, "score", lambda self, metrics: -self.epoch)  # epoch 1 scores best
+    best = train(config(small_data, tmp_path / "run", epochs=2, train_limit=32))
+    metrics = json.loads((best / "metrics.json").read_text())
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert metrics["epoch"] == 1 and log[0]["train_seconds"] < log[1]["train_seconds"]
+    assert metrics["train_seconds"] == log[-1]["train_seconds"]  # the run's cost, not the time to its best epoch
+
+
 def test_interrupt_then_resume_matches_an_uninterrupted_run(small_data, tmp_path, monkeypatch):
     straight = json.loads((train(config(small_data, tmp_path / "a")) / "metrics.json").read_text())
     real_loss = training.task_loss
