@@ -12,6 +12,7 @@ from mtbert.seeds import read_seeds, spread
 from mtbert.significance import interval, prob_better
 from mtbert.zoo import METRIC_LABELS, discover, read_results
 
+README = Path(__file__).resolve().parent.parent / "README.md"
 METRICS = tuple(METRIC_LABELS)
 METRIC_NAMES = {**METRIC_LABELS, "overall": "overall"}
 
@@ -193,4 +194,10 @@ def render_readme(readme: str, assets: Path) -> str:
     for name, make in TABLES.items():
         pattern = re.compile(rf"(<!-- BEGIN:{name} -->\n).*?(<!-- END:{name} -->)", re.S)
         readme = pattern.sub(lambda m, make=make: m.group(1) + make(assets) + "\n" + m.group(2), readme)
+    return readme
+
+
+def write_readme(assets: Path, readme: Path = README) -> Path:
+    """Regenerate the README's tables in place from ``assets``; returns the README's path."""
+    readme.write_text(render_readme(readme.read_text(), assets))
     return readme

@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from mtbert.checkpoint import write_json_atomic
+from mtbert.checkpoint import read_metrics, write_json_atomic
 from mtbert.config import TrainConfig, from_dict
 from mtbert.evaluation import METRIC_KEYS
 from mtbert.presets import read_preset
@@ -44,7 +44,7 @@ def train_seed(
     if config.mode != "single":
         raise ValueError(f"{variant} is a multitask preset: the seed study retrains single-task presets' models")
     train(config, resume=True, only_tasks=tasks)
-    records = [json.loads((out_dir / "tasks" / t / "best" / "metrics.json").read_text()) for t in tasks]
+    records = [read_metrics(out_dir / "tasks" / t / "best") for t in tasks]
     metrics: dict[str, Any] = {METRIC_KEYS[t]: r[METRIC_KEYS[t]] for t, r in zip(tasks, records)}
     metrics["device"] = joint_device(records)
     return metrics

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mtbert.evaluation import METRIC_KEYS
+
 # metric -> the task whose dev predictions it is computed from
-METRIC_TASKS = {"sst_acc": "sentiment", "quora_acc": "paraphrase", "sts_pearson": "similarity"}
+METRIC_TASKS = {metric: task for task, metric in METRIC_KEYS.items()}
 
 
 def read_dev_predictions(assets: Path, variant: str, task: str) -> pd.DataFrame | None:
@@ -28,6 +30,11 @@ def _resampled_metric(metric: str, gold: np.ndarray, predicted: np.ndarray, rows
     g = g - g.mean(axis=1, keepdims=True)
     p = p - p.mean(axis=1, keepdims=True)
     return (g * p).sum(axis=1) / np.sqrt((g * g).sum(axis=1) * (p * p).sum(axis=1))
+
+
+def _overall_term(metric: str, values: np.ndarray) -> np.ndarray:
+    """A metric's term in the overall score: Pearson is mapped to [0, 1], accuracies count as they are."""
+    return (values + 1) / 2 if metric == "sts_pearson" else values
 
 
 def _task_samples(
@@ -61,7 +68,7 @@ def prob_better(
         if samples is None:
             return None
         for total, values in zip(totals, samples):
-            total += (values + 1) / 2 if m == "sts_pearson" else values  # overall maps Pearson to [0, 1]
+            total += _overall_term(m, values)
     diff = totals[0] - totals[1]
     return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
 
@@ -80,7 +87,7 @@ def interval(
             return None
         rows = rng.integers(0, len(frame), size=(resamples, len(frame)))
         values = _resampled_metric(m, frame["gold"].to_numpy(float), frame["predicted"].to_numpy(float), rows)
-        total += (values + 1) / 2 if m == "sts_pearson" else values
+        total += _overall_term(m, values)
     if metric == "overall":
         total /= len(metrics)
     low, high = np.quantile(total, [(1 - level) / 2, (1 + level) / 2])

@@ -16,12 +16,10 @@ from pathlib import Path
 from mtbert.checkpoint import BackboneCache
 from mtbert.data import resolve_data_dir
 from mtbert.hard_cases import write_hard_cases
-from mtbert.report import render_readme
+from mtbert.report import write_readme
 from mtbert.training import TrainingDiverged, TrainingInterrupted
 from mtbert.zoo import DEFAULT_ASSETS
 from mtbert.zoo_builder import ZOO, build_variant, check_results, is_built
-
-README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{variant.name}: " + "  ".join(f"{k}={v:.4f}" for k, v in entry.items() if isinstance(v, float)))
     path = write_hard_cases(args.assets, data_dir)
     print(f"hard cases: {path}")
-    README.write_text(render_readme(README.read_text(), args.assets))
+    write_readme(args.assets)
     print(f"README tables regenerated from {args.assets}")
     return 0
 

@@ -12,13 +12,11 @@ from pathlib import Path
 
 from mtbert.config import TASKS
 from mtbert.data import resolve_data_dir
-from mtbert.report import render_readme
+from mtbert.report import write_readme
 from mtbert.seeds import seed_study, spread
 from mtbert.training import TrainingDiverged, TrainingInterrupted
 from mtbert.zoo import DEFAULT_ASSETS
 from mtbert.zoo_builder import PRESETS_DIR
-
-README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, s in spread(entry).items():
         print(f"{key}: mean {s['mean']:.4f}  sd {s['sd']:.4f}  range {s['min']:.4f}-{s['max']:.4f}  ({s['n']} seeds)")
     if args.assets.resolve() == DEFAULT_ASSETS.resolve():
-        README.write_text(render_readme(README.read_text(), args.assets))
+        write_readme(args.assets)
     return 0
 
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from mtbert.report import render_readme
+from mtbert.report import write_readme
 from mtbert.zoo import DEFAULT_ASSETS
 
 
 def main() -> int:
-    readme = Path(__file__).resolve().parent.parent / "README.md"
-    readme.write_text(render_readme(readme.read_text(), DEFAULT_ASSETS))
-    print(f"updated {readme}")
+    print(f"updated {write_readme(DEFAULT_ASSETS)}")
     return 0
 
 
