@@ -10,10 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +21,7 @@ from transformers import PreTrainedTokenizerBase
 from mtbert.backbones import load_backbone
 from mtbert.config import BertConfig, FinetuneConfig, HeadConfig, from_dict, to_dict
 from mtbert.data import sha256_file
+from mtbert.files import read_json, staged_directory, write_json_atomic
 from mtbert.model import MiniBert
 from mtbert.multitask import EnsembleModel, Model, MultitaskModel, SingleTaskModels
 
@@ -58,47 +55,6 @@ class BackboneCache:
     def tokenizer(self, name: str) -> PreTrainedTokenizerBase:
         """Only the tokenizer (for fully fine-tuned checkpoints, which carry their own encoder weights)."""
         return self._loaded(name)[1]
-
-
-# ----- atomic writes ---------------------------------------------------------------------------------------
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename."""
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-
-
-def replace_directory(tmp: Path, target: Path) -> None:
-    """Move a fully written directory into place, replacing ``target``."""
-    old = target.with_name(f".{target.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    if old.exists():
-        shutil.rmtree(old)
-
-
-@contextmanager
-def staged_directory(target: Path) -> Iterator[Path]:
-    """A temporary directory beside ``target`` that replaces it when the block succeeds (and is removed if not)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    try:
-        yield tmp
-        replace_directory(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 # ----- save ------------------------------------------------------------------------------------------------
@@ -290,5 +246,4 @@ def load(directory: str | os.PathLike, cache: BackboneCache | None = None) -> Mo
 
 def read_metrics(directory: str | os.PathLike) -> dict[str, Any]:
     """The checkpoint's metrics.json (empty when absent)."""
-    path = Path(directory) / METRICS_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_json(Path(directory) / METRICS_FILE)

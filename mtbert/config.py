@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
-TASKS: tuple[str, ...] = ("sentiment", "paraphrase", "similarity")
+from mtbert import tasks as task_registry
 
 T = TypeVar("T")
 
@@ -61,7 +61,7 @@ class BertConfig:
 class HeadConfig:
     """Which tasks the model solves and how pairs are encoded and scored."""
 
-    tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    tasks: list[str] = field(default_factory=lambda: list(task_registry.CS224N_TASKS))
     num_sentiment_classes: int = 5
     pooling: Literal["cls", "mean"] = "cls"
     pair_encoding: Literal["concat", "cross"] = "cross"
@@ -71,9 +71,9 @@ class HeadConfig:
     dropout: float = 0.1
 
     def __post_init__(self) -> None:
-        unknown = set(self.tasks) - set(TASKS)
-        if unknown or not self.tasks:
-            raise ValueError(f"tasks must be a non-empty subset of {TASKS}, got {self.tasks}")
+        known = task_registry.names()
+        if not self.tasks or set(self.tasks) - set(known):
+            raise ValueError(f"tasks must be a non-empty subset of {known}, got {self.tasks}")
         if self.pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
         if self.pair_encoding not in ("concat", "cross"):

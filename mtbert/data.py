@@ -14,14 +14,10 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
-DATA_DIR_ENV = "MTBERT_DATA_DIR"
+from mtbert import tasks
+from mtbert.layout import default_data_dirs
 
-# task -> (file stem, label column, is a pair task)
-TASK_FILES: dict[str, tuple[str, str, bool]] = {
-    "sentiment": ("ids-sst", "sentiment", False),
-    "paraphrase": ("quora", "is_duplicate", True),
-    "similarity": ("sts", "similarity", True),
-}
+DATA_DIR_ENV = "MTBERT_DATA_DIR"
 
 
 @dataclass
@@ -46,8 +42,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     elif os.environ.get(DATA_DIR_ENV):
         candidates = [Path(os.environ[DATA_DIR_ENV])]
     else:
-        repo_root = Path(__file__).resolve().parent.parent
-        candidates = [Path.cwd().parent / "shared" / "data", repo_root.parent / "shared" / "data"]
+        candidates = default_data_dirs()
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
@@ -57,10 +52,13 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     )
 
 
-def task_file(data_dir: Path, task: str, split: str, sst_file: str = "ids-sst") -> Path:
-    """Path of a task's CS224N file, e.g. ``quora-dev.csv`` or ``ids-sst-test-student.csv``."""
-    stem = sst_file if task == "sentiment" else TASK_FILES[task][0]
-    return data_dir / f"{stem}-{split}.csv"
+def task_file(data_dir: Path, task: str, split: str, sst_file: str = tasks.SST_STEM) -> Path:
+    """Path of a task's CS224N file, e.g. ``quora-dev.csv`` or ``ids-sst-test-student.csv``.
+
+    ``sst_file`` replaces the SST stem (``ids-cfimdb`` for the binary movie-review files).
+    """
+    stem = tasks.get(task).data_stem
+    return data_dir / f"{sst_file if stem == tasks.SST_STEM else stem}-{split}.csv"
 
 
 def sha256_file(path: Path) -> str:
@@ -77,7 +75,8 @@ def read_examples(path: Path, task: str, labelled: bool = True) -> list[Example]
 
     Malformed: a wrong column count, an empty sentence, or (when ``labelled``) a missing or non-numeric label.
     """
-    _, label_column, is_pair = TASK_FILES[task]
+    spec = tasks.get(task)
+    label_column, is_pair = spec.label_column, spec.pair
     text_columns = ["sentence1", "sentence2"] if is_pair else ["sentence"]
     examples: list[Example] = []
     skipped = 0
@@ -139,7 +138,7 @@ def tokenize(
     kept = tokenizer(list(a), second, truncation=True, max_length=max_length, add_special_tokens=True)
     return [
         Features(ids, types, len(whole) - len(ids))
-        for ids, types, whole in zip(kept["input_ids"], kept["token_type_ids"], full["input_ids"])
+        for ids, types, whole in zip(kept["input_ids"], kept["token_type_ids"], full["input_ids"], strict=True)
     ]
 
 
@@ -188,14 +187,14 @@ def make_items(
     labels = [e.label for e in examples]
     if not examples or examples[0].b is None:
         feats = tokenize(tokenizer, [e.a for e in examples], None, max_length)
-        return [Item((f,), y) for f, y in zip(feats, labels)]
+        return [Item((f,), y) for f, y in zip(feats, labels, strict=True)]
     a, b = [e.a for e in examples], [e.b or "" for e in examples]
     if pair_encoding == "cross":
         feats = tokenize(tokenizer, a, b, max_length)
-        return [Item((f,), y) for f, y in zip(feats, labels)]
+        return [Item((f,), y) for f, y in zip(feats, labels, strict=True)]
     feats_a = tokenize(tokenizer, a, None, max_length)
     feats_b = tokenize(tokenizer, b, None, max_length)
-    return [Item((fa, fb), y) for fa, fb, y in zip(feats_a, feats_b, labels)]
+    return [Item((fa, fb), y) for fa, fb, y in zip(feats_a, feats_b, labels, strict=True)]
 
 
 def collate(items: Sequence[Item], indices: list[int], pad_id: int = 0) -> Batch:

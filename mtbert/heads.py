@@ -7,8 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mtbert.config import HeadConfig
-
-MAX_SIMILARITY = 5.0
+from mtbert.tasks import Task
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, method: str) -> torch.Tensor:
@@ -35,8 +34,8 @@ def pair_feature_size(hidden_size: int, config: HeadConfig) -> int:
     return hidden_size * (2 if config.combine == "uv" else 4)
 
 
-class SentimentHead(nn.Module):
-    """Dropout, then a linear layer to the sentiment classes. Returns logits (B, classes)."""
+class ClassifierHead(nn.Module):
+    """Dropout, then a linear layer to a single-sentence task's classes. Returns logits (B, classes)."""
 
     def __init__(self, hidden_size: int, num_classes: int, dropout: float) -> None:
         super().__init__()
@@ -60,30 +59,31 @@ class SharedPairLayer(nn.Module):
 
 
 class PairHead(nn.Module):
-    """Linear pair head. ``paraphrase`` returns one logit (B,); ``similarity`` returns 5·sigmoid (B,)."""
+    """Linear pair head: one logit (B,) for a probability task, max_score·sigmoid (B,) for a score task,
+    logits (B, classes) for a classes task."""
 
-    def __init__(self, in_features: int, task: str, dropout: float) -> None:
+    def __init__(self, in_features: int, task: Task, dropout: float) -> None:
         super().__init__()
         self.task = task
         self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(in_features, 1)
+        self.linear = nn.Linear(in_features, task.num_outputs())
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        out = self.linear(self.dropout(features)).squeeze(-1)
-        return MAX_SIMILARITY * torch.sigmoid(out) if self.task == "similarity" else out
+        out = self.linear(self.dropout(features))
+        return self.task.head_activation(out.squeeze(-1) if out.shape[-1] == 1 else out)
 
 
 class CosinePairHead(nn.Module):
     """Cosine head for bi-encoders: an affine map of cos(u, v), learnt per task.
 
-    Similarity starts at 5·cos(u, v); paraphrase at the logit 10·cos(u, v) - 5. The similarity score is not
-    clamped here (so MSE training keeps its gradient for negative cosines); predictions clamp it to [0, 5].
+    A score task (similarity) starts at 5·cos(u, v); a probability task (paraphrase) at the logit
+    10·cos(u, v) - 5. The score is not clamped here (so MSE training keeps its gradient for negative cosines);
+    predictions clamp it to [0, 5].
     """
 
-    def __init__(self, task: str) -> None:
+    def __init__(self, task: Task) -> None:
         super().__init__()
-        self.task = task
-        scale, bias = (MAX_SIMILARITY, 0.0) if task == "similarity" else (10.0, -5.0)
+        scale, bias = task.cosine_init()
         self.scale = nn.Parameter(torch.tensor(scale))
         self.bias = nn.Parameter(torch.tensor(bias))
 

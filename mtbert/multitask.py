@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 import torch
@@ -15,22 +16,22 @@ from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from mtbert.config import TASKS, FinetuneConfig, HeadConfig
+from mtbert import tasks as task_registry
+from mtbert.config import FinetuneConfig, HeadConfig
 from mtbert.data import Batch, Example, Item, bucketed_batches, make_items
 from mtbert.heads import (
-    MAX_SIMILARITY,
+    ClassifierHead,
     CosinePairHead,
     PairHead,
-    SentimentHead,
     SharedPairLayer,
     combine_pair,
     pair_feature_size,
     pool,
 )
 from mtbert.model import MiniBert
+from mtbert.tasks import PARAPHRASE, SENTIMENT, SIMILARITY
 
-SENTIMENT_LABELS = ["very negative", "negative", "neutral", "positive", "very positive"]
-BINARY_SENTIMENT_LABELS = ["negative", "positive"]
+Texts = Sequence[str] | str
 
 
 @dataclass
@@ -66,7 +67,113 @@ def apply_finetune_mode(backbone: MiniBert, finetune: FinetuneConfig) -> MiniBer
     return backbone
 
 
-class MultitaskModel(nn.Module):
+class PredictAPI:
+    """The typed predict API shared by every model ``mtbert.load`` returns.
+
+    ``predict_<task>`` and ``predict`` return predictions as an array; with ``return_attentions=True`` they
+    return ``(predictions, views)``, where ``views[i]`` holds one AttentionView per model input of item i (one for
+    a sentence or a cross-encoded pair, two for a pair embedded sentence by sentence).
+    """
+
+    @property
+    def tasks(self) -> list[str]:
+        raise NotImplementedError
+
+    def model_for(self, task: str) -> MultitaskModel:
+        """The MultitaskModel that answers (or, for an ensemble, explains) ``task``."""
+        raise NotImplementedError
+
+    def _run(
+        self, task: str, a: Texts, b: Texts | None, return_attentions: bool, batch_size: int
+    ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
+        raise NotImplementedError
+
+    def class_names(self, task: str) -> list[str]:
+        """Class names of a ``classes`` or ``probability`` task as this model predicts it."""
+        model = self.model_for(task)
+        return task_registry.get(task).labels(
+            task_registry.num_classes(task, model.head_config.num_sentiment_classes)
+        )
+
+    @property
+    def sentiment_labels(self) -> list[str]:
+        """The sentiment classes: five for SST, two for CFIMDB."""
+        return self.class_names(SENTIMENT)
+
+    @overload
+    def predict(
+        self,
+        task: str,
+        a: Texts,
+        b: Texts | None = None,
+        return_attentions: Literal[False] = False,
+        batch_size: int = 64,
+    ) -> np.ndarray: ...
+    @overload
+    def predict(
+        self, task: str, a: Texts, b: Texts | None, return_attentions: Literal[True], batch_size: int = 64
+    ) -> tuple[np.ndarray, list[list[AttentionView]]]: ...
+    def predict(
+        self, task: str, a: Texts, b: Texts | None = None, return_attentions: bool = False, batch_size: int = 64
+    ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
+        """Predictions of ``task`` for sentences ``a`` (and, for a pair task, ``b``; ignored otherwise).
+
+        Args:
+            task: a registered task this model has.
+            a, b: one text or a list; ``b`` pairs with ``a`` item by item.
+            return_attentions: also return each input's tokens and attention probabilities.
+            batch_size: items per forward pass (without attentions; with them, one item at a time).
+
+        Returns:
+            Class probabilities (N, C), probabilities (N,) or scores (N,) (see ``mtbert.tasks``), and with
+            ``return_attentions`` the attention views as well.
+        """
+        return self._run(task, a, b, return_attentions, batch_size)
+
+    @overload
+    def predict_sentiment(
+        self, texts: Texts, return_attentions: Literal[False] = False, batch_size: int = 64
+    ) -> np.ndarray: ...
+    @overload
+    def predict_sentiment(
+        self, texts: Texts, return_attentions: Literal[True], batch_size: int = 64
+    ) -> tuple[np.ndarray, list[list[AttentionView]]]: ...
+    def predict_sentiment(
+        self, texts: Texts, return_attentions: bool = False, batch_size: int = 64
+    ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
+        """Sentiment class probabilities (N, C); with ``return_attentions`` also one AttentionView list per text."""
+        return self._run(SENTIMENT, texts, None, return_attentions, batch_size)
+
+    @overload
+    def predict_paraphrase(
+        self, a: Texts, b: Texts, return_attentions: Literal[False] = False, batch_size: int = 64
+    ) -> np.ndarray: ...
+    @overload
+    def predict_paraphrase(
+        self, a: Texts, b: Texts, return_attentions: Literal[True], batch_size: int = 64
+    ) -> tuple[np.ndarray, list[list[AttentionView]]]: ...
+    def predict_paraphrase(
+        self, a: Texts, b: Texts, return_attentions: bool = False, batch_size: int = 64
+    ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
+        """Paraphrase probabilities (N,); with ``return_attentions`` also attention views per pair."""
+        return self._run(PARAPHRASE, a, b, return_attentions, batch_size)
+
+    @overload
+    def predict_similarity(
+        self, a: Texts, b: Texts, return_attentions: Literal[False] = False, batch_size: int = 64
+    ) -> np.ndarray: ...
+    @overload
+    def predict_similarity(
+        self, a: Texts, b: Texts, return_attentions: Literal[True], batch_size: int = 64
+    ) -> tuple[np.ndarray, list[list[AttentionView]]]: ...
+    def predict_similarity(
+        self, a: Texts, b: Texts, return_attentions: bool = False, batch_size: int = 64
+    ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
+        """Similarity scores in [0, 5] (N,); with ``return_attentions`` also attention views per pair."""
+        return self._run(SIMILARITY, a, b, return_attentions, batch_size)
+
+
+class MultitaskModel(nn.Module, PredictAPI):
     """A backbone plus the heads for ``heads.tasks``."""
 
     def __init__(
@@ -88,32 +195,35 @@ class MultitaskModel(nn.Module):
         hidden = backbone.config.hidden_size
         pair_features = pair_feature_size(hidden, heads)
         cosine = heads.pair_encoding == "concat" and heads.combine == "cosine"
-        pair_tasks = [t for t in heads.tasks if t != "sentiment"]
+        pair_tasks = task_registry.pair_tasks(heads.tasks)
         self.shared = (
             SharedPairLayer(pair_features, hidden, heads.dropout) if heads.shared_layer and pair_tasks else None
         )
         head_in = hidden if self.shared is not None else pair_features
         self.heads = nn.ModuleDict()
         for task in heads.tasks:
-            if task == "sentiment":
-                self.heads[task] = SentimentHead(hidden, heads.num_sentiment_classes, heads.dropout)
+            spec = task_registry.get(task)
+            if not spec.pair:
+                classes = task_registry.num_classes(task, heads.num_sentiment_classes)
+                self.heads[task] = ClassifierHead(hidden, classes, heads.dropout)
             elif cosine:
-                self.heads[task] = CosinePairHead(task)
+                self.heads[task] = CosinePairHead(spec)
             else:
-                self.heads[task] = PairHead(head_in, task, heads.dropout)
+                self.heads[task] = PairHead(head_in, spec, heads.dropout)
 
     @property
     def tasks(self) -> list[str]:
         return list(self.head_config.tasks)
 
+    def model_for(self, task: str) -> MultitaskModel:
+        if task not in self.heads:
+            raise ValueError(f"this model has no {task!r} head (tasks: {self.tasks})")
+        return self
+
     @property
     def device(self) -> torch.device:
         """Where the model's weights are (inputs are moved there)."""
         return next(self.parameters()).device
-
-    @property
-    def sentiment_labels(self) -> list[str]:
-        return SENTIMENT_LABELS if self.head_config.num_sentiment_classes == 5 else BINARY_SENTIMENT_LABELS
 
     def train(self, mode: bool = True) -> MultitaskModel:
         super().train(mode)
@@ -138,8 +248,7 @@ class MultitaskModel(nn.Module):
 
     def forward(self, task: str, inputs: list[dict[str, torch.Tensor]], output_attentions: bool = False) -> TaskOutput:
         """Run ``task`` on padded inputs: one for a sentence or cross pair, two (a, b) for a concat pair."""
-        if task not in self.heads:
-            raise ValueError(f"this model has no {task!r} head (tasks: {self.tasks})")
+        self.model_for(task)
         embedded = [self.embed(x, output_attentions) for x in inputs]
         attentions = [att for _, att in embedded] if output_attentions else None
         return TaskOutput(self.head_output(task, [p for p, _ in embedded]), attentions)
@@ -147,7 +256,7 @@ class MultitaskModel(nn.Module):
     def head_output(self, task: str, pooled: list[torch.Tensor]) -> torch.Tensor:
         """The task head on pooled embeddings: [sentence], [cross pair] or [u, v] for a concat pair."""
         head = self.heads[task]
-        if task == "sentiment":
+        if not task_registry.is_pair(task):
             return head(pooled[0])
         if isinstance(head, CosinePairHead):
             u, v = pooled
@@ -167,32 +276,24 @@ class MultitaskModel(nn.Module):
     def predict_batches(self, task: str, batches: Sequence[Batch], n: int) -> np.ndarray:
         """Post-processed predictions for ``n`` items given as batches (probabilities or [0, 5] scores)."""
         self.eval()
+        spec = task_registry.get(task)
         out: np.ndarray | None = None
         with torch.inference_mode():
             for batch in batches:
-                values = self._postprocess(task, self(task, batch.inputs).values).cpu().numpy()
+                values = spec.postprocess(self(task, batch.inputs).values).cpu().numpy()
                 if out is None:
                     out = np.zeros((n, *values.shape[1:]), dtype=np.float32)
                 out[batch.indices] = values
         assert out is not None
         return out
 
-    def _postprocess(self, task: str, values: torch.Tensor) -> torch.Tensor:
-        if task == "sentiment":
-            return values.softmax(-1)
-        if task == "paraphrase":
-            return torch.sigmoid(values)
-        return values.clamp(0.0, MAX_SIMILARITY)
-
-    def _predict(
-        self,
-        task: str,
-        a: Sequence[str],
-        b: Sequence[str] | None,
-        return_attentions: bool,
-        batch_size: int,
+    def _run(
+        self, task: str, a: Texts, b: Texts | None, return_attentions: bool, batch_size: int
     ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
+        self.model_for(task)
         a = [a] if isinstance(a, str) else list(a)
+        if not task_registry.is_pair(task):
+            b = None
         b = None if b is None else ([b] if isinstance(b, str) else list(b))
         if b is not None and len(a) != len(b):
             raise ValueError(f"got {len(a)} first sentences but {len(b)} second sentences")
@@ -206,12 +307,13 @@ class MultitaskModel(nn.Module):
 
     def _predict_with_attentions(self, task: str, items: list[Item]) -> tuple[np.ndarray, list[list[AttentionView]]]:
         self.eval()
+        spec = task_registry.get(task)
         values, views = [], []
         with torch.inference_mode():
             for item in items:  # one at a time: attentions of a single input need no padding
                 batch = bucketed_batches([item], 1, shuffle=False)[0]
                 out = self(task, batch.inputs, output_attentions=True)
-                values.append(self._postprocess(task, out.values).cpu().numpy()[0])
+                values.append(spec.postprocess(out.values).cpu().numpy()[0])
                 views.append(
                     [
                         AttentionView(
@@ -220,63 +322,13 @@ class MultitaskModel(nn.Module):
                             attentions=torch.stack([layer[0] for layer in att]).cpu().numpy(),
                             dropped_tokens=feat.dropped,
                         )
-                        for feat, att in zip(item.inputs, out.attentions or [])
+                        for feat, att in zip(item.inputs, out.attentions or [], strict=True)
                     ]
                 )
         return np.stack(values), views
 
-    def predict_sentiment(self, texts: Sequence[str] | str, return_attentions: bool = False, batch_size: int = 64):
-        """Class probabilities (N, C); with ``return_attentions`` also one AttentionView list per text."""
-        return self._predict("sentiment", texts, None, return_attentions, batch_size)
 
-    def predict_paraphrase(
-        self, a: Sequence[str] | str, b: Sequence[str] | str, return_attentions: bool = False, batch_size: int = 64
-    ):
-        """Paraphrase probabilities (N,); with ``return_attentions`` also attention views per pair."""
-        return self._predict("paraphrase", a, b, return_attentions, batch_size)
-
-    def predict_similarity(
-        self, a: Sequence[str] | str, b: Sequence[str] | str, return_attentions: bool = False, batch_size: int = 64
-    ):
-        """Similarity scores in [0, 5] (N,); with ``return_attentions`` also attention views per pair."""
-        return self._predict("similarity", a, b, return_attentions, batch_size)
-
-    def predict(self, task: str, a, b=None, return_attentions: bool = False, batch_size: int = 64):
-        """Dispatch to ``predict_<task>``."""
-        if task == "sentiment":
-            return self.predict_sentiment(a, return_attentions, batch_size)
-        return self._predict(task, a, b, return_attentions, batch_size)
-
-
-class TaskRouter:
-    """The multitask predict API over other models: subclasses say which model answers each task."""
-
-    @property
-    def tasks(self) -> list[str]:
-        raise NotImplementedError
-
-    @property
-    def sentiment_labels(self) -> list[str]:
-        return self.model_for("sentiment").sentiment_labels
-
-    def model_for(self, task: str) -> MultitaskModel:
-        """The MultitaskModel that answers (or, for an ensemble, explains) ``task``."""
-        raise NotImplementedError
-
-    def predict(self, task: str, a, b=None, return_attentions: bool = False, batch_size: int = 64):
-        raise NotImplementedError
-
-    def predict_sentiment(self, texts, return_attentions: bool = False, batch_size: int = 64):
-        return self.predict("sentiment", texts, None, return_attentions, batch_size)
-
-    def predict_paraphrase(self, a, b, return_attentions: bool = False, batch_size: int = 64):
-        return self.predict("paraphrase", a, b, return_attentions, batch_size)
-
-    def predict_similarity(self, a, b, return_attentions: bool = False, batch_size: int = 64):
-        return self.predict("similarity", a, b, return_attentions, batch_size)
-
-
-class SingleTaskModels(TaskRouter):
+class SingleTaskModels(PredictAPI):
     """One model per task behind the multitask predict API: each call goes to its task's model."""
 
     def __init__(self, models: dict[str, MultitaskModel]) -> None:
@@ -291,11 +343,13 @@ class SingleTaskModels(TaskRouter):
             raise ValueError(f"no single-task model for {task!r} (tasks: {self.tasks})")
         return self.models[task]
 
-    def predict(self, task: str, a, b=None, return_attentions: bool = False, batch_size: int = 64):
-        return self.model_for(task).predict(task, a, b, return_attentions, batch_size)
+    def _run(
+        self, task: str, a: Texts, b: Texts | None, return_attentions: bool, batch_size: int
+    ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
+        return self.model_for(task)._run(task, a, b, return_attentions, batch_size)
 
 
-class EnsembleModel(TaskRouter):
+class EnsembleModel(PredictAPI):
     """Averages its members' outputs per task: class probabilities, paraphrase probabilities, 0-5 scores.
 
     A task is answered by the members that have it. Attention maps (and saliency) come from the first such
@@ -309,7 +363,7 @@ class EnsembleModel(TaskRouter):
 
     @property
     def tasks(self) -> list[str]:
-        return [t for t in TASKS if self.members_for(t)]
+        return [t for t in task_registry.names() if self.members_for(t)]
 
     def members_for(self, task: str) -> list[str]:
         """Names of the members that have ``task``, in order."""
@@ -319,16 +373,17 @@ class EnsembleModel(TaskRouter):
         names = self.members_for(task)
         if not names:
             raise ValueError(f"no ensemble member has {task!r} (tasks: {self.tasks})")
-        first = self.members[names[0]]
-        return first.model_for(task) if isinstance(first, TaskRouter) else first
+        return self.members[names[0]].model_for(task)
 
-    def predict(self, task: str, a, b=None, return_attentions: bool = False, batch_size: int = 64):
+    def _run(
+        self, task: str, a: Texts, b: Texts | None, return_attentions: bool, batch_size: int
+    ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
         names = self.members_for(task)
         if not names:
             raise ValueError(f"no ensemble member has {task!r} (tasks: {self.tasks})")
-        first = self.members[names[0]].predict(task, a, b, return_attentions, batch_size)
-        values, views = first if return_attentions else (first, None)
-        rest = [self.members[n].predict(task, a, b, batch_size=batch_size) for n in names[1:]]
+        first = self.members[names[0]]._run(task, a, b, return_attentions, batch_size)
+        values, views = first if isinstance(first, tuple) else (first, None)
+        rest = [self.members[n]._run(task, a, b, False, batch_size) for n in names[1:]]
         mean = np.mean(np.stack([values, *rest]), axis=0)
         return (mean, views) if return_attentions else mean
 

@@ -9,8 +9,5 @@ from typing import Any
 
 def read_preset(path: str | Path) -> dict[str, Any]:
     """Read a preset TOML file into a nested dictionary (``[heads]`` and ``[finetune]`` are tables)."""
-    path = Path(path)
-    if not path.exists() and (Path("train/configs") / f"{path.name}.toml").exists():
-        path = Path("train/configs") / f"{path.name}.toml"
     with open(path, "rb") as f:
         return tomllib.load(f)

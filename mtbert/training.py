@@ -16,7 +16,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +26,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from mtbert import tasks as task_registry
 from mtbert.backbones import load_backbone
-from mtbert.checkpoint import (
-    METRICS_FILE,
-    load,
-    read_metrics,
-    save_checkpoint,
-    staged_directory,
-    stored_state_dict,
-    write_json_atomic,
-)
-from mtbert.config import TASKS, TrainConfig, from_dict, recipe_changes, to_dict
+from mtbert.checkpoint import METRICS_FILE, load, read_metrics, save_checkpoint, stored_state_dict
+from mtbert.config import TrainConfig, from_dict, recipe_changes, to_dict
 from mtbert.data import (
     Batch,
     Example,
@@ -48,7 +41,8 @@ from mtbert.data import (
     sha256_file,
     task_file,
 )
-from mtbert.evaluation import evaluate, overall_score, task_score
+from mtbert.evaluation import EvalReport, evaluate, overall_score, task_score
+from mtbert.files import read_json, staged_directory, write_json_atomic
 from mtbert.multitask import MultitaskModel, SingleTaskModels
 
 
@@ -86,12 +80,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 def describe_device(device: torch.device) -> str:
-    """A device as results.json records it: ``cpu`` or ``cuda: <GPU name>``."""
-    return f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
+    """A device as results.json records it: its kind, ``cpu`` or ``cuda``."""
+    return device.type
 
 
 def joint_device(records: list[dict[str, Any]]) -> str:
-    """The devices that trained a set of runs, as one string (``cpu``, or ``cpu, cuda: ...`` when mixed)."""
+    """The devices that trained a set of runs, as one string (``cpu``, or ``cpu, cuda`` when mixed)."""
     return ", ".join(sorted({d for r in records for d in r.get("device", "cpu").split(", ")}))
 
 
@@ -107,7 +101,7 @@ def load_task_data(model: MultitaskModel, config: TrainConfig, data_dir: Path, t
     examples = read_examples(task_file(data_dir, task, "train", config.sst_file), task)
     if config.train_limit:
         examples = examples[: config.train_limit]
-    if config.symmetric_pairs and task != "sentiment":
+    if config.symmetric_pairs and task_registry.is_pair(task):
         examples = examples + [Example(e.id, e.b or "", e.a, e.label) for e in examples]
     return TaskData(task, model.items_for(examples))
 
@@ -115,14 +109,17 @@ def load_task_data(model: MultitaskModel, config: TrainConfig, data_dir: Path, t
 def contrastive_data(model: MultitaskModel, config: TrainConfig, data_dir: Path) -> TaskData | None:
     """Positive pairs for the auxiliary supervised SimCSE loss, each sentence tokenised on its own.
 
-    Positives are Quora duplicates and STS pairs scoring at least ``contrastive_min_score``; None when the loss
-    is off or the model has no pair task.
+    Positives are the pairs of the model's pair tasks labelled positive: at or above the threshold of a
+    probability task (Quora duplicates), at least ``contrastive_min_score`` for a score task (STS). None when the
+    loss is off or the model has no such task.
     """
     if config.contrastive_weight <= 0:
         return None
     positives: list[Example] = []
-    for task, threshold in (("paraphrase", 0.5), ("similarity", config.contrastive_min_score)):
-        if task in model.tasks:
+    for task in [t for t in task_registry.pair_tasks() if t in model.tasks]:
+        spec = task_registry.get(task)
+        if spec.output != "classes":
+            threshold = spec.threshold if spec.output == "probability" else config.contrastive_min_score
             examples = read_examples(task_file(data_dir, task, "train"), task)
             examples = examples[: config.train_limit] if config.train_limit else examples
             positives += [e for e in examples if e.label is not None and e.label >= threshold]
@@ -141,15 +138,10 @@ def contrastive_loss(model: MultitaskModel, batch: Batch, temperature: float) ->
 
 
 def task_loss(model: MultitaskModel, task: str, batch: Batch) -> torch.Tensor:
-    """The task's training loss: cross-entropy, binary cross-entropy on the logit, or MSE on the 0-5 score."""
+    """The task's training loss (``Task.loss``: cross-entropy, binary cross-entropy on the logit, or MSE)."""
     values = model(task, batch.inputs).values
     assert batch.labels is not None
-    labels = batch.labels.to(values.device)
-    if task == "sentiment":
-        return F.cross_entropy(values, labels.long())
-    if task == "paraphrase":
-        return F.binary_cross_entropy_with_logits(values, labels)
-    return F.mse_loss(values, labels)
+    return task_registry.get(task).loss(values, batch.labels.to(values.device))
 
 
 def epoch_plan(config: TrainConfig, batches: dict[str, list[Batch]], epoch: int) -> list[list[tuple[str, Batch]]]:
@@ -161,7 +153,7 @@ def epoch_plan(config: TrainConfig, batches: dict[str, list[Batch]], epoch: int)
     plan = _task_plan(config, {t: b for t, b in batches.items() if t != CONTRASTIVE}, epoch)
     contrastive = batches.get(CONTRASTIVE)
     if contrastive:
-        pair_steps = [step for step in plan if any(task != "sentiment" for task, _ in step)]
+        pair_steps = [step for step in plan if any(task_registry.is_pair(task) for task, _ in step)]
         for i, step in enumerate(pair_steps):
             step.append((CONTRASTIVE, contrastive[i % len(contrastive)]))
     return plan
@@ -241,27 +233,58 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-class Trainer:
-    """Trains one model (single task or multitask) into ``out_dir`` with resumable state."""
+@dataclass
+class TrainState:
+    """Where a run is and what it has seen: saved and loaded whole as ``state/state.json``."""
 
-    def __init__(self, config: TrainConfig, tasks: list[str], out_dir: Path, data_dir: Path) -> None:
-        self.config, self.tasks, self.out_dir, self.data_dir = config, tasks, out_dir, data_dir
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    train_seconds: float = 0.0
+    epoch_losses: dict[str, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainState:
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+def load_training_data(model: MultitaskModel, config: TrainConfig, data_dir: Path) -> dict[str, TaskData]:
+    """Every task's training items, plus the contrastive positives when that loss is on."""
+    data = {task: load_task_data(model, config, data_dir, task) for task in model.tasks}
+    contrastive = contrastive_data(model, config, data_dir)
+    if contrastive is not None:
+        data[CONTRASTIVE] = contrastive
+    return data
+
+
+class Trainer:
+    """Trains one model (single task or multitask) into ``out_dir`` with resumable state.
+
+    The model and its training data are passed in; ``Trainer.from_config`` builds both from a config.
+    """
+
+    def __init__(
+        self, config: TrainConfig, model: MultitaskModel, data: dict[str, TaskData], out_dir: Path, data_dir: Path
+    ) -> None:
+        self.config, self.model, self.data = config, model, data
+        self.tasks, self.out_dir, self.data_dir = model.tasks, out_dir, data_dir
         self.state_dir, self.best_dir, self.log_path = out_dir / "state", out_dir / "best", out_dir / "log.jsonl"
-        set_seed(config.seed)
-        self.device = resolve_device(config.device)
-        self.model = build_model(config, tasks).to(self.device)
-        self.data = {task: load_task_data(self.model, config, data_dir, task) for task in tasks}
-        contrastive = contrastive_data(self.model, config, data_dir)
-        if contrastive is not None:
-            self.data[CONTRASTIVE] = contrastive
-        self.optimizer = make_optimizer(self.model, config)
+        self.device = model.device
+        self.optimizer = make_optimizer(model, config)
         self._cached_batches: tuple[int, dict[str, list[Batch]]] = (-1, {})
         steps_per_epoch = len(epoch_plan(config, self._batches(0), 0))
         self.total_steps = steps_per_epoch * config.epochs
         self.scheduler = linear_schedule(self.optimizer, self.total_steps, config.warmup_ratio)
-        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
-        self.best_score, self.best_epoch, self.train_seconds = -math.inf, -1, 0.0
-        self.epoch_losses: dict[str, list[float]] = {}
+        self.state = TrainState()
+
+    @classmethod
+    def from_config(cls, config: TrainConfig, tasks: list[str], out_dir: Path, data_dir: Path) -> Trainer:
+        """Seed, build a fresh model for ``tasks`` on the configured device, and read its training data."""
+        set_seed(config.seed)
+        model = build_model(config, tasks).to(resolve_device(config.device))
+        return cls(config, model, load_training_data(model, config, data_dir), out_dir, data_dir)
 
     def _batches(self, epoch: int) -> dict[str, list[Batch]]:
         """The epoch's shuffled, bucketed batches per task (kept for the epoch last asked for)."""
@@ -290,6 +313,7 @@ class Trainer:
 
     # ----- resumable state ---------------------------------------------------------------------------------
     def save_state(self) -> None:
+        """Trainable weights, optimizer, scheduler, RNG and the TrainState, replaced atomically."""
         with staged_directory(self.state_dir) as tmp:
             save_file(stored_state_dict(self.model), str(tmp / "weights.safetensors"))
             # Our own file, read back with weights_only=True (tensors and plain containers only).
@@ -301,25 +325,14 @@ class Trainer:
                 },
                 tmp / "optimizer.pt",
             )
-            write_json_atomic(
-                tmp / "state.json",
-                {
-                    "epoch": self.epoch,
-                    "step_in_epoch": self.step_in_epoch,
-                    "global_step": self.global_step,
-                    "best_score": self.best_score,
-                    "best_epoch": self.best_epoch,
-                    "train_seconds": self.train_seconds,
-                    "epoch_losses": self.epoch_losses,
-                    "config": to_dict(self.config),
-                },
-            )
+            write_json_atomic(tmp / "state.json", {**asdict(self.state), "config": to_dict(self.config)})
 
     def load_state(self) -> bool:
-        if not (self.state_dir / "state.json").exists():
+        """Continue from ``state/``; False when there is none. A state of another recipe is refused."""
+        saved = read_json(self.state_dir / "state.json")
+        if not saved:
             return False
-        state = json.loads((self.state_dir / "state.json").read_text())
-        changes = recipe_changes(from_dict(TrainConfig, state["config"]), self.config)
+        changes = recipe_changes(from_dict(TrainConfig, saved["config"]), self.config)
         if changes:
             shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
             raise ValueError(
@@ -332,10 +345,7 @@ class Trainer:
         self.optimizer.load_state_dict(extra["optimizer"])
         self.scheduler.load_state_dict(extra["scheduler"])
         torch.set_rng_state(extra["torch_rng"].cpu())
-        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
-        self.global_step, self.best_score = state["global_step"], state["best_score"]
-        self.best_epoch, self.train_seconds = state["best_epoch"], state["train_seconds"]
-        self.epoch_losses = state["epoch_losses"]
+        self.state = TrainState.from_json(saved)
         return True
 
     def loss(self, task: str, batch: Batch) -> torch.Tensor:
@@ -348,6 +358,7 @@ class Trainer:
 
     # ----- loop --------------------------------------------------------------------------------------------
     def score(self, metrics: dict[str, float]) -> float:
+        """What picks the best epoch: the task's metric, or the overall score for multitask."""
         if len(self.tasks) == 1:
             return task_score(self.tasks[0], metrics)
         overall = overall_score(metrics)
@@ -356,106 +367,131 @@ class Trainer:
     def run(self, resume: bool = False) -> dict[str, Any]:
         """Train to the configured number of epochs; returns the best checkpoint's metrics."""
         if resume and self.load_state():
-            print(f"resuming {self.out_dir} at epoch {self.epoch + 1}, step {self.step_in_epoch}")
+            print(f"resuming {self.out_dir} at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}")
         elif not resume and self.log_path.exists():
             self.log_path.unlink()
         with sigterm_as_interrupt():
             try:
-                while self.epoch < self.config.epochs:
-                    self._run_epoch()
+                while self.state.epoch < self.config.epochs:
+                    self.train_epoch()
+                    self.end_epoch()
             except KeyboardInterrupt:
                 self.save_state()
                 raise TrainingInterrupted(
-                    f"interrupted at epoch {self.epoch + 1}, step {self.step_in_epoch}; state saved in "
+                    f"interrupted at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}; state saved in "
                     f"{self.state_dir}: run again with --resume to continue"
                 ) from None
-        return json.loads((self.best_dir / "metrics.json").read_text())
+        return read_metrics(self.best_dir)
 
-    def _run_epoch(self) -> None:
-        plan = epoch_plan(self.config, self._batches(self.epoch), self.epoch)
+    def train_epoch(self) -> None:
+        """The optimizer steps of the current epoch, from where the state says it is."""
+        state = self.state
+        plan = epoch_plan(self.config, self._batches(state.epoch), state.epoch)
         self.model.train()
         start = time.time()
-        bar = tqdm(total=len(plan), initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{self.config.epochs}")
-        for step in plan[self.step_in_epoch :]:
-            self.optimizer.zero_grad(set_to_none=True)
-            total = 0.0
-            for task, batch in step:
-                loss = self.loss(task, batch)
-                if not torch.isfinite(loss):
-                    bar.close()
-                    where = f"best checkpoint (epoch {self.best_epoch + 1}) is in {self.best_dir}"
-                    raise TrainingDiverged(
-                        f"loss became {loss.item()} on task {task} at epoch {self.epoch + 1}, step "
-                        f"{self.step_in_epoch}; training stopped. The last good "
-                        + (where if self.best_epoch >= 0 else f"state is in {self.state_dir}")
-                    )
-                loss.backward()
-                total += loss.item()
-                self.epoch_losses.setdefault(task, []).append(loss.item())
-            torch.nn.utils.clip_grad_norm_(
-                [p for p in self.model.parameters() if p.requires_grad], self.config.max_grad_norm
-            )
-            self.optimizer.step()
-            self.scheduler.step()
-            self.step_in_epoch += 1
-            self.global_step += 1
+        bar = tqdm(total=len(plan), initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}/{self.config.epochs}")
+        for step in plan[state.step_in_epoch :]:
+            try:
+                total = self.train_step(step)
+            except TrainingDiverged:
+                bar.close()
+                raise
+            state.step_in_epoch += 1
+            state.global_step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{total:.4f}")
-            if self.config.save_every_steps and self.step_in_epoch % self.config.save_every_steps == 0:
-                self.train_seconds += time.time() - start
+            if self.config.save_every_steps and state.step_in_epoch % self.config.save_every_steps == 0:
+                state.train_seconds += time.time() - start
                 start = time.time()
                 self.save_state()
         bar.close()
-        self.train_seconds += time.time() - start
-        self._end_epoch()
+        state.train_seconds += time.time() - start
 
-    def _end_epoch(self) -> None:
-        report = evaluate(
+    def train_step(self, step: list[tuple[str, Batch]]) -> float:
+        """One optimizer step over the step's (task, batch) losses, summed; returns the summed loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for task, batch in step:
+            loss = self.loss(task, batch)
+            if not torch.isfinite(loss):
+                raise self._diverged(task, loss)
+            loss.backward()
+            total += loss.item()
+            self.state.epoch_losses.setdefault(task, []).append(loss.item())
+        torch.nn.utils.clip_grad_norm_(
+            [p for p in self.model.parameters() if p.requires_grad], self.config.max_grad_norm
+        )
+        self.optimizer.step()
+        self.scheduler.step()
+        return total
+
+    def _diverged(self, task: str, loss: torch.Tensor) -> TrainingDiverged:
+        state = self.state
+        where = f"best checkpoint (epoch {state.best_epoch + 1}) is in {self.best_dir}"
+        return TrainingDiverged(
+            f"loss became {loss.item()} on task {task} at epoch {state.epoch + 1}, step {state.step_in_epoch}; "
+            "training stopped. The last good " + (where if state.best_epoch >= 0 else f"state is in {self.state_dir}")
+        )
+
+    def end_epoch(self) -> None:
+        """Evaluate on dev, keep the checkpoint if it is the best, log the epoch, move on and save state."""
+        report = self.evaluate_dev()
+        score = self.score(report.metrics)
+        if score > self.state.best_score:
+            self.save_best(report, score)
+        if self.state.epoch + 1 == self.config.epochs:
+            self.record_run_time()
+        self.log_epoch(report)
+        self.state.epoch += 1
+        self.state.step_in_epoch = 0
+        self.state.epoch_losses = {}
+        self.save_state()
+
+    def evaluate_dev(self) -> EvalReport:
+        return evaluate(
             self.model, self.data_dir, "dev", self.tasks, self.config.sst_file, self.config.eval_batch_size
         )
-        score = self.score(report.metrics)
+
+    def save_best(self, report: EvalReport, score: float) -> None:
+        """Save the current model as ``best/`` with its dev metrics and training cost so far."""
+        self.state.best_score, self.state.best_epoch = score, self.state.epoch
+        metrics = {
+            **report.metrics,
+            "epoch": self.state.epoch + 1,
+            "train_seconds": round(self.state.train_seconds, 1),
+            "trainable_parameters": self.trainable_parameters(),
+            "seed": self.config.seed,
+            "device": describe_device(self.device),
+        }
+        extra = {"train": to_dict(self.config), "data_sha256": self.data_hashes()}
+        save_checkpoint(self.model, self.best_dir, extra, metrics)
+
+    def record_run_time(self) -> None:
+        """A finished run cost every epoch, not only those up to the best: ``best/`` records the whole time."""
+        write_json_atomic(
+            self.best_dir / METRICS_FILE,
+            {**read_metrics(self.best_dir), "train_seconds": round(self.state.train_seconds, 1)},
+        )
+
+    def log_epoch(self, report: EvalReport) -> None:
+        """Print and append one ``log.jsonl`` line: losses, dev metrics and time so far."""
         entry = {
-            "epoch": self.epoch + 1,
-            "global_step": self.global_step,
-            "train_loss": {t: float(np.mean(v)) for t, v in self.epoch_losses.items()},
+            "epoch": self.state.epoch + 1,
+            "global_step": self.state.global_step,
+            "train_loss": {t: float(np.mean(v)) for t, v in self.state.epoch_losses.items()},
             "dev": report.metrics,
-            "train_seconds": round(self.train_seconds, 1),
+            "train_seconds": round(self.state.train_seconds, 1),
         }
         print(json.dumps(entry))
-        if score > self.best_score:
-            self.best_score, self.best_epoch = score, self.epoch
-            metrics = {
-                **report.metrics,
-                "epoch": self.epoch + 1,
-                "train_seconds": round(self.train_seconds, 1),
-                "trainable_parameters": self.trainable_parameters(),
-                "seed": self.config.seed,
-                "device": describe_device(self.device),
-            }
-            extra = {"train": to_dict(self.config), "data_sha256": self.data_hashes()}
-            save_checkpoint(self.model, self.best_dir, extra, metrics)
-        if self.epoch + 1 == self.config.epochs:  # a finished run cost every epoch, not only those up to the best
-            write_json_atomic(
-                self.best_dir / METRICS_FILE,
-                {**read_metrics(self.best_dir), "train_seconds": round(self.train_seconds, 1)},
-            )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a") as f:
             f.write(json.dumps(entry) + "\n")
-        self.epoch += 1
-        self.step_in_epoch = 0
-        self.epoch_losses = {}
-        self.save_state()
 
 
 def is_finished(out_dir: Path, epochs: int) -> bool:
     """Whether the run in ``out_dir`` trained all ``epochs`` and has its best checkpoint."""
-    state = out_dir / "state" / "state.json"
-    return (
-        state.exists()
-        and json.loads(state.read_text())["epoch"] >= epochs
-        and (out_dir / "best" / "metrics.json").exists()
-    )
+    state = read_json(out_dir / "state" / "state.json")
+    return bool(state) and state["epoch"] >= epochs and (out_dir / "best" / METRICS_FILE).exists()
 
 
 def train(config: TrainConfig, resume: bool = False, only_tasks: list[str] | None = None) -> Path:
@@ -468,25 +504,33 @@ def train(config: TrainConfig, resume: bool = False, only_tasks: list[str] | Non
     data_dir = resolve_data_dir(config.data_dir)
     out_dir = Path(config.out_dir)
     tasks = list(config.heads.tasks)
-    unknown = [t for t in [*tasks, *(only_tasks or [])] if t not in TASKS]
-    if unknown:
-        raise ValueError(f"unknown tasks {unknown}")
+    for task in [*tasks, *(only_tasks or [])]:
+        task_registry.get(task)  # an unknown task fails here, naming the known ones
     if config.mode == "multi":
         if only_tasks:
             raise ValueError("only_tasks is for single-task mode: a multitask model trains all its tasks at once")
         if not (resume and is_finished(out_dir, config.epochs)):
-            Trainer(config, tasks, out_dir, data_dir).run(resume)
+            Trainer.from_config(config, tasks, out_dir, data_dir).run(resume)
         return out_dir / "best"
-    # single-task: one model per task, then assemble them into one single-task checkpoint
     for task in only_tasks or tasks:
         task_dir = out_dir / "tasks" / task
         if not (resume and is_finished(task_dir, config.epochs)):
-            Trainer(config, [task], task_dir, data_dir).run(resume)
-    if not all(is_finished(out_dir / "tasks" / task, config.epochs) for task in tasks):
-        return out_dir / "best"
-    metrics = {task: json.loads((out_dir / "tasks" / task / "best" / "metrics.json").read_text()) for task in tasks}
+            Trainer.from_config(config, [task], task_dir, data_dir).run(resume)
+    if all(is_finished(out_dir / "tasks" / task, config.epochs) for task in tasks):
+        assemble_single_task(config, out_dir, tasks)
+    return out_dir / "best"
+
+
+def assemble_single_task(config: TrainConfig, out_dir: Path, tasks: list[str]) -> Path:
+    """Join the finished per-task models under ``out_dir/tasks/`` into one single-task checkpoint ``best/``.
+
+    Its metrics are each task's best dev metric, the overall score when all three are there, and the summed
+    training cost.
+    """
+    metrics = {task: read_metrics(out_dir / "tasks" / task / "best") for task in tasks}
     models = {task: load(out_dir / "tasks" / task / "best") for task in tasks}
-    combined = {k: v for m in metrics.values() for k, v in m.items() if k in ("sst_acc", "quora_acc", "sts_pearson")}
+    keys = task_registry.metric_keys(task_registry.names())
+    combined = {k: v for m in metrics.values() for k, v in m.items() if k in keys}
     overall = overall_score(combined)
     if overall is not None:
         combined["overall"] = overall
@@ -495,5 +539,4 @@ def train(config: TrainConfig, resume: bool = False, only_tasks: list[str] | Non
     combined["seed"] = config.seed
     combined["device"] = joint_device(list(metrics.values()))
     combined["per_task"] = metrics
-    save_checkpoint(SingleTaskModels(models), out_dir / "best", {"train": to_dict(config)}, combined)  # type: ignore[arg-type]
-    return out_dir / "best"
+    return save_checkpoint(SingleTaskModels(models), out_dir / "best", {"train": to_dict(config)}, combined)  # type: ignore[arg-type]

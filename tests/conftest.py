@@ -67,7 +67,7 @@ def backbone_cache():
 
 @pytest.fixture(scope="session")
 def app_assets(tmp_path_factory: pytest.TempPathFactory, small_data: Path, backbone_cache) -> Path:
-    from tests.app_assets import build_test_assets
+    from tests.app.assets import build_test_assets
 
     return build_test_assets(tmp_path_factory.mktemp("assets"), small_data, backbone_cache)
 

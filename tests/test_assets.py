@@ -7,8 +7,11 @@ import json
 import pandas as pd
 import pytest
 
+from mtbert import tasks
+from mtbert.catalog import read_results
 from mtbert.checkpoint import check_checkpoint
-from mtbert.zoo import DEFAULT_ASSETS, read_results
+from mtbert.layout import ASSETS as DEFAULT_ASSETS
+from mtbert.layout import checkpoint_dir, predictions_file
 
 RESULTS = read_results(DEFAULT_ASSETS)
 SHIPPED = [name for name, entry in RESULTS.items() if entry.get("shipped")]
@@ -23,13 +26,14 @@ def test_assets_stay_under_40_mb():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_variant_is_complete(name):
     entry = RESULTS[name]
-    assert REQUIRED <= set(entry) and any(k in entry for k in ("sst_acc", "quora_acc", "sts_pearson"))
-    check_checkpoint(DEFAULT_ASSETS / "checkpoints" / name)
-    metrics = json.loads((DEFAULT_ASSETS / "checkpoints" / name / "metrics.json").read_text())
+    assert REQUIRED <= set(entry) and any(k in entry for k in tasks.metric_keys())
+    assert entry.get("device", "cpu") in ("cpu", "cuda", "cpu, cuda")  # the kind of machine, not its model
+    check_checkpoint(checkpoint_dir(DEFAULT_ASSETS, name))
+    metrics = json.loads((checkpoint_dir(DEFAULT_ASSETS, name) / "metrics.json").read_text())
     assert {k: metrics[k] for k in entry} == entry  # the checkpoint carries the same record
-    for task, key in (("sentiment", "sst_acc"), ("paraphrase", "quora_acc"), ("similarity", "sts_pearson")):
-        if key in entry:
-            frame = pd.read_csv(DEFAULT_ASSETS / "predictions" / name / f"{task}-dev-predictions.csv")
+    for task in tasks.CS224N_TASKS:
+        if tasks.get(task).metric_key in entry:
+            frame = pd.read_csv(predictions_file(DEFAULT_ASSETS, name, task))
             assert "sentence1" not in frame and len(frame) > 800  # ids only, the whole dev split
 
 
@@ -40,7 +44,7 @@ def test_hard_cases_have_eight_examples_per_category_with_every_variant():
     categories = json.loads(path.read_text())["categories"]
     assert {c["id"] for c in categories} == {"sts_summary", "sts_overlap", "quora_false_positive", "sst_neighbours"}
     for category in categories:
-        metric = {"sentiment": "sst_acc", "paraphrase": "quora_acc", "similarity": "sts_pearson"}[category["task"]]
+        metric = tasks.get(category["task"]).metric_key
         with_task = {n for n in SHIPPED if metric in RESULTS[n]}
         assert len(category["examples"]) >= 8, category["id"]
         for example in category["examples"]:

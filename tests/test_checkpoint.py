@@ -39,7 +39,7 @@ def test_round_trip_gives_identical_predictions(backbone_cache, tmp_path, mode, 
     before = _predictions(model)
     save_checkpoint(model, tmp_path / "ckpt", {"note": "test"}, {"sts_pearson": 0.5})
     loaded = load(tmp_path / "ckpt", backbone_cache)
-    for x, y in zip(before, _predictions(loaded)):
+    for x, y in zip(before, _predictions(loaded), strict=True):
         np.testing.assert_array_equal(x, y)
     config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert config["finetune"]["mode"] == mode and config["note"] == "test"

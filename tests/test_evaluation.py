@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mtbert.checkpoint import save_checkpoint
-from mtbert.evaluation import evaluate, overall_score, score_task
+from mtbert.evaluation import evaluate, overall_score
 from tests.test_multitask import make_model
 from train.evaluate import main as evaluate_main
 
@@ -16,12 +16,6 @@ from train.evaluate import main as evaluate_main
 def test_overall_formula():
     assert overall_score({"sst_acc": 0.5, "quora_acc": 0.8, "sts_pearson": 0.6}) == pytest.approx((0.5 + 0.8 + 0.8) / 3)
     assert overall_score({"sst_acc": 0.5}) is None
-
-
-def test_task_scores():
-    assert score_task("sentiment", np.array([0, 1, 2]), np.eye(3)[[0, 1, 1]]) == pytest.approx(2 / 3)
-    assert score_task("paraphrase", np.array([1, 0]), np.array([0.7, 0.6])) == 0.5
-    assert score_task("similarity", np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 6.0])) == pytest.approx(1.0)
 
 
 def test_evaluate_reports_every_task(backbone_cache, small_data):

@@ -37,7 +37,7 @@ def test_parity_hidden_states_and_attentions(models, pairs):
         assert torch.allclose(out.last_hidden_state[real], expected.last_hidden_state[real], atol=1e-5)
     assert fast.attentions is None
     assert len(slow.attentions) == len(expected.attentions) == 6
-    for mine, theirs in zip(slow.attentions, expected.attentions):
+    for mine, theirs in zip(slow.attentions, expected.attentions, strict=True):
         assert mine.shape == theirs.shape == (3, 12, enc["input_ids"].shape[1], enc["input_ids"].shape[1])
         assert torch.allclose(mine, theirs, atol=1e-5)
 

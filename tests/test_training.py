@@ -6,12 +6,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import mtbert.training as training
 from mtbert.checkpoint import load
 from mtbert.config import FinetuneConfig, HeadConfig, TrainConfig
 from mtbert.data import read_examples
-from mtbert.evaluation import predict_examples
+from mtbert.evaluation import evaluate, predict_examples
 from mtbert.training import TrainingDiverged, TrainingInterrupted, epoch_plan, train
 
 
@@ -53,7 +54,7 @@ def test_tiny_run_lowers_the_loss(small_data, tmp_path, backbone_cache):
 def test_a_finished_run_records_every_epochs_seconds_even_when_an_earlier_epoch_is_best(
     small_data, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(training.Trainer, "score", lambda self, metrics: -self.epoch)  # epoch 1 scores best
+    monkeypatch.setattr(training.Trainer, "score", lambda self, metrics: -self.state.epoch)  # epoch 1 scores best
     best = train(config(small_data, tmp_path / "run", epochs=2, train_limit=32))
     metrics = json.loads((best / "metrics.json").read_text())
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
@@ -120,7 +121,7 @@ def test_resolve_device():
 
 
 def test_joint_device_names_each_device_once():
-    gpu = "cuda: NVIDIA H200"
+    gpu = "cuda"
     assert training.joint_device([{"device": "cpu"}, {}]) == "cpu"
     # a record that is itself a joint run (an assembled single-task checkpoint) is split into its devices
     records = [{"device": "cpu"}, {"device": f"cpu, {gpu}"}, {"device": gpu}]
@@ -173,9 +174,19 @@ def test_schedules_cover_the_tasks(schedule):
         assert len(plan) == 30 and all(len(step) == 3 for step in plan)
     else:
         assert len(plan) == 45 and set(tasks) == set(batches)
-        late = [t for step in epoch_plan(cfg, batches, 2) for t, _ in step]
-        # alpha anneals from 1 to 0.2: the largest task's share shrinks
-        assert late.count("paraphrase") < tasks.count("paraphrase") + 5
+
+
+def test_annealing_shrinks_the_largest_tasks_share():
+    batches = {"sentiment": list(range(100)), "paraphrase": list(range(300)), "similarity": list(range(50))}
+
+    def paraphrase_steps(epoch: int, anneal_end: float) -> int:
+        cfg = TrainConfig(schedule="annealed", epochs=3, anneal_start=1.0, anneal_end=anneal_end)
+        return sum(task == "paraphrase" for step in epoch_plan(cfg, batches, epoch) for task, _ in step)
+
+    # alpha 1 samples paraphrase with p = 300/450 (about 300 of 450 steps); alpha 0.2 with p = 0.40 (about 180)
+    assert paraphrase_steps(0, 0.2) > 260 and paraphrase_steps(2, 0.2) < 220
+    # without annealing (alpha stays 1) the share stays where it was
+    assert paraphrase_steps(2, 1.0) > 260
 
 
 @pytest.mark.parametrize("schedule", ["round_robin", "annealed"])
@@ -244,7 +255,10 @@ def test_sigterm_saves_state_and_the_cli_resumes(small_data, tmp_path):
     resumed = subprocess.run([*command, "--resume"], cwd=repo, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming" in resumed.stdout
-    assert json.loads((out / "best" / "metrics.json").read_text())["sts_pearson"] > -1
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == [1, 2]  # every epoch logged once across the kill
+    best = max(e["dev"]["sts_pearson"] for e in log)
+    assert json.loads((out / "best" / "metrics.json").read_text())["sts_pearson"] == best
     assert json.loads((out / "state" / "state.json").read_text())["epoch"] == 2
 
 
@@ -290,3 +304,90 @@ def test_the_train_cli_points_ensemble_presets_to_build_zoo(capsys):
     with pytest.raises(SystemExit):
         main(["--config", str(Path(__file__).resolve().parents[1] / "train" / "configs" / "ensemble.toml")])
     assert "python -m train.build_zoo ensemble" in capsys.readouterr().err
+
+
+def test_optimizer_groups_give_heads_their_own_rate_and_no_decay_to_biases(small_data, tmp_path):
+    cfg = config(small_data, tmp_path, lr=1e-4, head_lr=3e-3, weight_decay=0.05)
+    model = training.build_model(cfg, ["similarity"])
+    groups = training.make_optimizer(model, cfg).param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    by_group = [({names[id(p)] for p in g["params"]}, g["lr"], g["weight_decay"]) for g in groups]
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert set().union(*(g for g, _, _ in by_group)) == trainable  # every trainable parameter, frozen ones left out
+    for params, lr, decay in by_group:
+        heads = {not n.startswith("backbone.") for n in params}
+        vectors = {model.get_parameter(n).ndim < 2 for n in params}
+        assert len(heads) == 1 and len(vectors) == 1  # a group is all heads or all backbone, all matrices or not
+        assert lr == (3e-3 if heads == {True} else 1e-4)
+        assert decay == (0.0 if vectors == {True} else 0.05)
+    assert any("lora_" in n for params, _, _ in by_group for n in params)
+    no_head_lr = training.make_optimizer(model, config(small_data, tmp_path, lr=2e-4)).param_groups
+    assert {g["lr"] for g in no_head_lr} == {2e-4}  # head_lr defaults to lr
+
+
+def test_learning_rate_warms_up_then_decays_linearly_to_zero():
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    scheduler = training.linear_schedule(optimizer, total_steps=10, warmup_ratio=0.2)
+    rates = []
+    for _ in range(10):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125])
+    assert optimizer.param_groups[0]["lr"] == 0.0
+
+
+def test_a_frozen_backbone_stays_in_eval_mode_and_unchanged_while_training(small_data, tmp_path, monkeypatch):
+    cfg = config(small_data, tmp_path / "frozen", epochs=1, train_limit=32, finetune=FinetuneConfig(mode="frozen"))
+    seen = []
+    real_step = training.Trainer.train_step
+
+    def recording_step(self, step):
+        seen.append((self.model.training, self.model.backbone.training, self.model.heads.training))
+        return real_step(self, step)
+
+    monkeypatch.setattr(training.Trainer, "train_step", recording_step)
+    trainer = training.Trainer.from_config(cfg, ["similarity"], tmp_path / "frozen", small_data)
+    before = {k: v.clone() for k, v in trainer.model.backbone.state_dict().items()}
+    trainer.run()
+    assert seen and all(state == (True, False, True) for state in seen)  # no dropout in the backbone
+    after = trainer.model.backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(not p.requires_grad for p in trainer.model.backbone.parameters())
+
+
+def test_binary_cfimdb_sentiment_trains_and_predicts_two_classes(small_data, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = ["a wonderful, moving film\t1", "a dull and tired mess\t0", "great acting throughout\t1", "awful\t0"]
+    for split in ("train", "dev"):
+        lines = ["\tid\tsentence\tsentiment"] + [f"{i}\tc{i}\t{r}" for i, r in enumerate(rows * 8)]
+        (data / f"ids-cfimdb-{split}.csv").write_text("\n".join(lines) + "\n")
+    cfg = config(
+        small_data,
+        tmp_path / "cfimdb",
+        epochs=1,
+        sst_file="ids-cfimdb",
+        data_dir=str(data),
+        heads=HeadConfig(tasks=["sentiment"], num_sentiment_classes=2, pooling="mean"),
+    )
+    best = train(cfg)
+    model = load(best)
+    assert model.sentiment_labels == ["negative", "positive"]
+    assert model.predict_sentiment(["a lovely film", "a boring film"]).shape == (2, 2)
+    report = evaluate(model, data, "dev", sst_file="ids-cfimdb")
+    assert np.array(report.confusion["sentiment"]).shape == (2, 2) and "sst_acc" in report.metrics
+    assert json.loads((best / "config.json").read_text())["data_sha256"].keys() == {
+        "ids-cfimdb-train.csv",
+        "ids-cfimdb-dev.csv",
+    }
+
+
+def test_train_state_is_saved_and_loaded_whole(small_data, tmp_path):
+    cfg = config(small_data, tmp_path / "state", epochs=1, train_limit=16)
+    trainer = training.Trainer.from_config(cfg, ["similarity"], tmp_path / "state", small_data)
+    trainer.state = training.TrainState(1, 3, 7, 0.25, 0, 12.5, {"similarity": [0.5, 0.25]})
+    trainer.save_state()
+    fresh = training.Trainer.from_config(cfg, ["similarity"], tmp_path / "state", small_data)
+    assert fresh.load_state() and fresh.state == trainer.state

@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from mtbert.benchmark import emit, machine_info, pair_latency, throughput_benchmark
 from mtbert.data import read_examples, resolve_data_dir, task_file
+from mtbert.lab.benchmark import emit, machine_info, pair_latency, throughput_benchmark
+from mtbert.tasks import SENTIMENT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here (e.g. assets/benchmark.json)")
     args = parser.parse_args(argv)
     sentences = [
-        e.a for e in read_examples(task_file(resolve_data_dir(args.data_dir), "sentiment", "dev"), "sentiment")
+        e.a for e in read_examples(task_file(resolve_data_dir(args.data_dir), SENTIMENT, "dev"), SENTIMENT)
     ]
     result = {"sentences": len(sentences), "batch_size": 64, **throughput_benchmark(sentences, repeats=args.repeats)}
     result.update(pair_latency())

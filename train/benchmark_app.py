@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mtbert.benchmark import app_concurrency, app_latency, emit, machine_info
+from mtbert.lab.benchmark import app_concurrency, app_latency, emit, machine_info
 
 
 def start_app(assets: Path | None) -> tuple[subprocess.Popen, str, float]:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from mtbert.checkpoint import BackboneCache
 from mtbert.data import resolve_data_dir
-from mtbert.hard_cases import write_hard_cases
-from mtbert.report import write_readme
+from mtbert.lab.hard_cases import write_hard_cases
+from mtbert.lab.report import write_docs
+from mtbert.lab.zoo_builder import ZOO, build_variant, check_results, is_built
+from mtbert.layout import ASSETS, FINDINGS, README
 from mtbert.training import TrainingDiverged, TrainingInterrupted
-from mtbert.zoo import DEFAULT_ASSETS
-from mtbert.zoo_builder import ZOO, build_variant, check_results, is_built
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="retrain from scratch even if built (else a run resumes)")
     parser.add_argument("--check", action="store_true", help="recompute shipped dev metrics, compare with results")
     parser.add_argument("--data-dir", help="folder with the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")
-    parser.add_argument("--assets", type=Path, default=DEFAULT_ASSETS)
+    parser.add_argument("--assets", type=Path, default=ASSETS)
     args = parser.parse_args(argv)
     unknown = set(args.names) - {v.name for v in ZOO}
     if unknown:
@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{variant.name}: " + "  ".join(f"{k}={v:.4f}" for k, v in entry.items() if isinstance(v, float)))
     path = write_hard_cases(args.assets, data_dir)
     print(f"hard cases: {path}")
-    write_readme(args.assets)
-    print(f"README tables regenerated from {args.assets}")
+    if args.assets.resolve() == ASSETS.resolve():
+        write_docs(args.assets, [README, FINDINGS])
+        print(f"README and docs/findings.md regenerated from {args.assets}")
     return 0
 
 

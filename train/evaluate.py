@@ -12,9 +12,12 @@ import json
 import sys
 from pathlib import Path
 
-from mtbert.checkpoint import BackboneCache, CheckpointError, load, write_json_atomic
+from mtbert import tasks
+from mtbert.checkpoint import BackboneCache, CheckpointError, load
 from mtbert.data import DataDirNotFound, resolve_data_dir
 from mtbert.evaluation import evaluate, write_report, write_test_predictions, zero_shot_similarity
+from mtbert.files import write_json_atomic
+from mtbert.layout import RUNS
 
 
 def checkpoint_name(path: Path) -> str:
@@ -32,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="folder with the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")
     parser.add_argument("--split", default="dev")
     parser.add_argument("--json", type=Path, help="write the metrics here")
-    parser.add_argument("--out-dir", type=Path, default=Path("runs/eval"), help="confusion matrices and predictions")
-    parser.add_argument("--sst-file", default="ids-sst", help="'ids-cfimdb' for the binary movie reviews")
+    parser.add_argument("--out-dir", type=Path, default=RUNS / "eval", help="confusion matrices and predictions")
+    parser.add_argument("--sst-file", default=tasks.SST_STEM, help="'ids-cfimdb' for the binary movie reviews")
     parser.add_argument("--no-text", action="store_true", help="leave sentences out of the predictions files")
     parser.add_argument("--write-predictions", action="store_true", help="also predict the *-test-student files")
     args = parser.parse_args(argv)
@@ -45,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for backbone in args.zero_shot:
             pearson = zero_shot_similarity(backbone, data_dir, args.split)
-            results[f"zero-shot {backbone}"] = {"sts_pearson": pearson}
-            print(f"zero-shot {backbone}: sts_pearson={pearson:.4f} (cosine of mean-pooled embeddings)")
+            key = tasks.get(tasks.SIMILARITY).metric_key
+            results[f"zero-shot {backbone}"] = {key: pearson}
+            print(f"zero-shot {backbone}: {key}={pearson:.4f} (cosine of mean-pooled embeddings)")
         for path in args.checkpoints:
             name = checkpoint_name(path)
             model = load(path, cache)

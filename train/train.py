@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mtbert.config import TrainConfig, apply_overrides, from_dict
+from mtbert.layout import PRESETS, preset_file
 from mtbert.presets import read_preset
 from mtbert.training import TrainingDiverged, TrainingInterrupted, train
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", required=True, help="preset file (TOML) in train/configs/")
+    parser.add_argument("--config", required=True, help="preset file (TOML), or a preset's name in train/configs/")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. epochs=1 heads.pooling=mean")
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/state")
     parser.add_argument("--data-dir", help="folder with the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")
@@ -24,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         help="single-task mode: train only this task's model (repeatable), e.g. to train tasks in parallel processes",
     )
     args = parser.parse_args(argv)
-    raw = apply_overrides(read_preset(args.config), args.overrides)
+    path = Path(args.config) if Path(args.config).exists() else preset_file(PRESETS, Path(args.config).stem)
+    raw = apply_overrides(read_preset(path), args.overrides)
     if "members" in raw:
         parser.error(
             f"{args.config} is an ensemble (a list of members), not a training run: build it with "

@@ -1,15 +1,16 @@
-"""Regenerate the README's tables from assets/*.json: ``python -m train.update_readme``."""
+"""Regenerate the README's and docs/findings.md's tables from assets/*.json: ``python -m train.update_readme``."""
 
 from __future__ import annotations
 
 import sys
 
-from mtbert.report import write_readme
-from mtbert.zoo import DEFAULT_ASSETS
+from mtbert.lab.report import write_docs
+from mtbert.layout import ASSETS, FINDINGS, README
 
 
 def main() -> int:
-    print(f"updated {write_readme(DEFAULT_ASSETS)}")
+    for path in write_docs(ASSETS, [README, FINDINGS]):
+        print(f"updated {path}")
     return 0
 
 

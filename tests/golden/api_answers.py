@@ -98,7 +98,8 @@ def differences(old: Any, new: Any, where: str = "", tol: float = 1e-6) -> list[
     if isinstance(old, list) and isinstance(new, list):
         if len(old) != len(new):
             return [f"{where}: length {len(old)} != {len(new)}"]
-        return [d for i, (x, y) in enumerate(zip(old, new, strict=True)) for d in differences(x, y, f"{where}[{i}]", tol)]
+        pairs = enumerate(zip(old, new, strict=True))
+        return [d for i, (x, y) in pairs for d in differences(x, y, f"{where}[{i}]", tol)]
     return [f"{where}: {type(old).__name__} != {type(new).__name__}"]
 
 

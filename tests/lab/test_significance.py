@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtbert.significance import interval, prob_better
+from mtbert.lab.significance import interval, prob_better
 
 
 def write(assets, variant, task, gold, predicted):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_zoo_builder import TINY
 
-from mtbert.report import seeds_table
-from mtbert.seeds import read_seeds, seed_study, spread
-from mtbert.zoo_builder import recipe_fingerprint
+from mtbert.lab.report import seeds_table
+from mtbert.lab.seeds import read_seeds, seed_study, spread
+from mtbert.lab.zoo_builder import recipe_fingerprint
+from tests.lab.test_zoo_builder import TINY
 
 TINY_SINGLE = TINY.replace('mode = "multi"', 'mode = "single"')  # the zoo builder test's tiny preset
 

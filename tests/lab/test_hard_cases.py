@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtbert.hard_cases import mine, write_hard_cases
+from mtbert.lab.hard_cases import mine, write_hard_cases
 
 STS = [  # id, sentence1, sentence2, gold, predicted by the reference
     ("sum", "A man is playing a guitar.", "A man in a red shirt is playing an old acoustic guitar on stage.", 4.0, 2.5),

@@ -1,4 +1,4 @@
-"""Mine hard cases from the shipped dev predictions into ``assets/hard_cases.json``, by fixed written rules.
+"""Mine hard cases from the shipped dev predictions into ``hard_cases.json``, by fixed written rules.
 
 The *reference* model of a task is the shipped variant with the best dev metric on it. A rule selects dev
 examples from the reference's errors and ranks them; nothing is picked by hand. Every example carries its
@@ -16,11 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from mtbert.checkpoint import write_json_atomic
+from mtbert import tasks as task_registry
+from mtbert.catalog import read_results
 from mtbert.data import read_examples, task_file
-from mtbert.evaluation import METRIC_KEYS
-from mtbert.multitask import SENTIMENT_LABELS
-from mtbert.zoo import read_results
+from mtbert.files import write_json_atomic
+from mtbert.layout import hard_cases_file, predictions_file
+from mtbert.tasks import PARAPHRASE, SENTIMENT, SIMILARITY
 
 PER_CATEGORY = 10
 FUNCTION_WORDS = frozenset(
@@ -74,7 +75,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "sts_summary",
         "STS: one sentence summarises the other, and the model scores it too low",
-        "similarity",
+        SIMILARITY,
         "The longer sentence has at least 1.4× the words of the shorter and holds at least half of the shorter "
         "one's content words, and the reference model's score is at least 0.5 below gold. Ranked by how far below.",
         _summary,
@@ -83,7 +84,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "sts_overlap",
         "STS: high word overlap, a changed word changes the meaning, and the model scores it too high",
-        "similarity",
+        SIMILARITY,
         "Word Jaccard overlap at least 0.5, the two sentences differ in 1 to 4 words, and the reference model's "
         "score is at least 0.75 above gold. Ranked by how far above.",
         _one_word_flip,
@@ -92,16 +93,18 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "quora_false_positive",
         "Quora: high word overlap, not duplicates, predicted duplicates",
-        "paraphrase",
+        PARAPHRASE,
         "Gold 'not duplicate', the reference model's duplicate probability at least 0.5, word Jaccard overlap at "
         "least 0.5. Ranked by overlap times probability.",
-        lambda r: r.gold == 0 and r.probability >= 0.5 and jaccard(r.sentence1, r.sentence2) >= 0.5,
+        lambda r: r.gold == 0
+        and task_registry.get(PARAPHRASE).is_positive(r.probability)
+        and jaccard(r.sentence1, r.sentence2) >= 0.5,
         lambda r: jaccard(r.sentence1, r.sentence2) * r.probability,
     ),
     Rule(
         "sst_neighbours",
         "SST: confusions between neighbouring classes",
-        "sentiment",
+        SENTIMENT,
         "The reference model's class is one step from gold (e.g. neutral vs negative). For each of the 8 "
         "directed neighbour pairs, the errors where it was most confident, round-robin until 10 are chosen.",
         lambda r: abs(int(r.predicted) - int(r.gold)) == 1,
@@ -114,15 +117,16 @@ def _with_text(frame: pd.DataFrame, data_dir: Path, task: str) -> pd.DataFrame:
     """Join id-only predictions with the dev sentences (the shipped files carry no text)."""
     examples = read_examples(task_file(data_dir, task, "dev"), task)
     text = pd.DataFrame({"id": [e.id for e in examples], "sentence1": [e.a for e in examples]})
-    if task != "sentiment":
+    if task_registry.is_pair(task):
         text["sentence2"] = [e.b or "" for e in examples]
     return frame.drop(columns=[c for c in ("sentence1", "sentence2") if c in frame]).merge(text, on="id")
 
 
 def _display(task: str, row: pd.Series) -> Any:
-    if task == "sentiment":
-        return f"{int(row.predicted)} {SENTIMENT_LABELS[int(row.predicted)]}"
-    if task == "paraphrase":
+    spec = task_registry.get(task)
+    if spec.output == "classes":
+        return f"{int(row.predicted)} {spec.class_names[int(row.predicted)]}"
+    if spec.output == "probability":
         return round(float(row.probability), 3)
     return round(float(row.predicted), 3)
 
@@ -133,9 +137,10 @@ def _predictions(task: str, by_id: dict[str, pd.DataFrame], example_id: str) -> 
 
 
 def _gold(task: str, value: float) -> Any:
-    if task == "sentiment":
-        return f"{int(value)} {SENTIMENT_LABELS[int(value)]}"
-    return int(value) if task == "paraphrase" else round(float(value), 2)
+    spec = task_registry.get(task)
+    if spec.output == "classes":
+        return f"{int(value)} {spec.class_names[int(value)]}"
+    return int(value) if spec.output == "probability" else round(float(value), 2)
 
 
 def _select(rule: Rule, frame: pd.DataFrame) -> pd.DataFrame:
@@ -144,7 +149,7 @@ def _select(rule: Rule, frame: pd.DataFrame) -> pd.DataFrame:
         return kept
     kept["_rank"] = kept.apply(rule.rank, axis=1)
     kept = kept.sort_values(["_rank", "id"], ascending=[False, True])
-    if rule.task != "sentiment":
+    if task_registry.get(rule.task).output != "classes":
         return kept.head(PER_CATEGORY)
     # Spread over the neighbour pairs: round-robin over (gold, predicted), each pair's most confident first.
     queues = [group for _, group in kept.groupby([kept.gold.astype(int), kept.predicted.astype(int)])]
@@ -161,17 +166,18 @@ def mine(assets_dir: Path, data_dir: Path) -> dict[str, Any]:
     results = {k: v for k, v in read_results(assets_dir).items() if v.get("shipped")}
     categories = []
     for rule in RULES:
-        metric = METRIC_KEYS[rule.task]
+        spec = task_registry.get(rule.task)
+        metric = spec.metric_key
         frames = {}
         for name in results:
-            path = assets_dir / "predictions" / name / f"{rule.task}-dev-predictions.csv"
+            path = predictions_file(assets_dir, name, rule.task)
             if path.exists():
                 frames[name] = pd.read_csv(path)
         if not frames:
             continue
         reference = max(frames, key=lambda n: results[n].get(metric, float("-inf")))
         frame = _with_text(frames[reference], data_dir, rule.task)
-        if rule.task == "sentiment":
+        if spec.output == "classes":
             frame["confidence"] = frame[[c for c in frame if re.fullmatch(r"p\d+", c)]].max(axis=1)
         by_id = {name: f.set_index("id") for name, f in frames.items()}
         examples = []
@@ -180,7 +186,7 @@ def mine(assets_dir: Path, data_dir: Path) -> dict[str, Any]:
                 {
                     "id": row.id,
                     "sentence1": row.sentence1,
-                    **({"sentence2": row.sentence2} if rule.task != "sentiment" else {}),
+                    **({"sentence2": row.sentence2} if spec.pair else {}),
                     "gold": _gold(rule.task, row.gold),
                     "predictions": _predictions(rule.task, by_id, row.id),
                 }
@@ -195,11 +201,11 @@ def mine(assets_dir: Path, data_dir: Path) -> dict[str, Any]:
                 "examples": examples,
             }
         )
-    return {"rules": "mtbert/hard_cases.py", "categories": categories}
+    return {"rules": "mtbert/lab/hard_cases.py", "categories": categories}
 
 
 def write_hard_cases(assets_dir: Path, data_dir: Path) -> Path:
-    """Mine and write ``assets/hard_cases.json``."""
-    path = assets_dir / "hard_cases.json"
+    """Mine and write ``hard_cases.json``."""
+    path = hard_cases_file(assets_dir)
     write_json_atomic(path, mine(assets_dir, data_dir))
     return path

@@ -7,9 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from mtbert.batch import BatchInputError, predict_frame, read_batch_csv
-from mtbert.service import InputError, Prediction, disagreement, predict_input, saliency_spans, tasks_for
-from mtbert.zoo import VariantStore, discover
+from mtbert.app.batch import BatchInputError, predict_frame, read_batch_csv
+from mtbert.app.service import InputError, Prediction, disagreement, predict_input, saliency_spans, tasks_for
+from mtbert.app.store import VariantStore
+from mtbert.catalog import discover
 from tests.test_multitask import make_model
 
 
@@ -22,7 +23,7 @@ def test_tasks_for_all_three():
 def test_predict_input_checks(backbone_cache):
     model = make_model(backbone_cache, tasks=["sentiment", "similarity"])
     partial = predict_input(model, "all three", "text", "more", with_attentions=False)
-    assert partial.paraphrase is None and "no paraphrase" in partial.notes[0]
+    assert partial.value("paraphrase") is None and "no paraphrase" in partial.notes[0]
     with pytest.raises(InputError, match="Sentence A is empty"):
         predict_input(model, "sentiment", " \t", None)
     with pytest.raises(InputError, match="sentence B is empty"):
@@ -30,21 +31,25 @@ def test_predict_input_checks(backbone_cache):
     with pytest.raises(InputError, match="no paraphrase"):
         predict_input(model, "paraphrase", "a", "b")
     only_sentiment = predict_input(model, "all three", "text", "")
-    assert only_sentiment.sentiment and only_sentiment.similarity is None and only_sentiment.notes
+    assert only_sentiment.value("sentiment") and only_sentiment.value("similarity") is None
+    assert only_sentiment.notes == ["Only sentiment ran: paraphrase and similarity need sentence B."]
     both = predict_input(model, "all three", "text", "more text", with_attentions=False)
-    assert both.similarity is not None and both.views == {}
+    assert both.value("similarity") is not None and both.views == {}
+    with pytest.raises(InputError, match="unknown task 'nonsense'"):
+        predict_input(model, "nonsense", "a", "b")
 
 
 def test_disagreement_lines():
-    agree = {"x": Prediction(paraphrase=0.9), "y": Prediction(paraphrase=0.7)}
-    assert disagreement("paraphrase", agree).startswith("All variants agree it is paraphrase")
-    split = {"x": Prediction(paraphrase=0.9), "y": Prediction(paraphrase=0.2)}
+    agree = {"x": Prediction({"paraphrase": 0.9}), "y": Prediction({"paraphrase": 0.7})}
+    assert disagreement("paraphrase", agree) == "All variants agree it is paraphrase (probabilities differ by 0.20)."
+    split = {"x": Prediction({"paraphrase": 0.9}), "y": Prediction({"paraphrase": 0.2})}
     assert disagreement("paraphrase", split) == "They disagree: x say paraphrase; y say not."
-    scores = {"x": Prediction(similarity=4.5), "y": Prediction(similarity=1.0)}
-    assert "differ by 3.50" in disagreement("similarity", scores)
+    assert split["y"].summary("paraphrase") == "not paraphrase (0.20)"
+    scores = {"x": Prediction({"similarity": 4.5}), "y": Prediction({"similarity": 1.0})}
+    assert "differ by 3.50" in disagreement("similarity", scores) and scores["x"].summary("similarity") == "4.50 / 5"
     labels = {
-        "x": Prediction(sentiment={"neutral": 0.6, "positive": 0.4}),
-        "y": Prediction(sentiment={"neutral": 0.1, "positive": 0.9}),
+        "x": Prediction({"sentiment": {"neutral": 0.6, "positive": 0.4}}),
+        "y": Prediction({"sentiment": {"neutral": 0.1, "positive": 0.9}}),
     }
     assert "x says neutral" in disagreement("sentiment", labels)
     assert "at least two" in disagreement("sentiment", {"x": labels["x"]})
@@ -117,11 +122,11 @@ def test_backbone_cache_reads_each_backbone_from_disk_once(monkeypatch):
     first, _ = cache.get("minilm-l6")
     second, _ = cache.get("minilm-l6")
     assert calls == ["minilm-l6"] and first is not second
-    assert all((a == b).all() for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    assert all((a == b).all() for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True))
 
 
 def test_confusion_counts_sentiment_classes_from_the_file():
-    from mtbert.service import confusion_from_predictions
+    from mtbert.app.service import confusion_from_predictions
 
     binary = pd.DataFrame({"gold": [0, 1, 1], "predicted": [0, 1, 0], "p0": [0.9, 0.1, 0.6], "p1": [0.1, 0.9, 0.4]})
     matrix, labels = confusion_from_predictions(binary, "sentiment")
@@ -132,7 +137,7 @@ def test_confusion_counts_sentiment_classes_from_the_file():
 
 
 def test_describe_names_the_contrastive_objective(tmp_path):
-    from mtbert.zoo import describe
+    from mtbert.catalog import describe
 
     config = {
         "kind": "multitask",

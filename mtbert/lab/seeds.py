@@ -1,8 +1,8 @@
 """Seed spread: retrain a zoo preset with other seeds and record how far its dev metrics move.
 
 The zoo trains each variant once (seed 11711), so a difference between two variants mixes their effect with the
-luck of one seed. ``seed_study`` retrains a preset's task models with other seeds (``runs/seeds/<variant>-s<seed>``,
-resumable) and records each seed's best-epoch dev metric in ``assets/seeds.json``; later calls add seeds while the
+luck of one seed. ``seed_study`` retrains a preset's task models with other seeds (``<runs>/<variant>-s<seed>``,
+resumable) and records each seed's best-epoch dev metric in ``seeds.json``; later calls add seeds while the
 preset is unchanged::
 
     {variant: {"recipe_sha256": ..., "seeds": {"11711": {"sst_acc": ..., "device": ...}, "11712": {...}}}}
@@ -12,40 +12,39 @@ The shipped seed's numbers come from results.json; the others from the trainer's
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
 
-from mtbert.checkpoint import read_metrics, write_json_atomic
+from mtbert import tasks as task_registry
+from mtbert.catalog import read_results
+from mtbert.checkpoint import read_metrics
 from mtbert.config import TrainConfig, from_dict
-from mtbert.evaluation import METRIC_KEYS
+from mtbert.files import read_json, write_json_atomic
+from mtbert.lab.zoo_builder import recipe_fingerprint
+from mtbert.layout import preset_file, seeds_file
 from mtbert.presets import read_preset
 from mtbert.training import joint_device, train
-from mtbert.zoo import read_results
-from mtbert.zoo_builder import recipe_fingerprint
-
-SEEDS_FILE = "seeds.json"
 
 
 def read_seeds(assets_dir: Path) -> dict[str, dict[str, Any]]:
-    """assets/seeds.json, or {} when no study has run."""
-    path = assets_dir / SEEDS_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
+    """seeds.json, or {} when no study has run."""
+    return read_json(seeds_file(assets_dir))
 
 
 def train_seed(
     variant: str, seed: int, tasks: list[str], data_dir: Path, presets_dir: Path, runs_dir: Path
 ) -> dict[str, Any]:
     """Train (or resume) a single-task preset's ``tasks`` with ``seed``; returns each task's best dev metric."""
-    raw = read_preset(presets_dir / f"{variant}.toml")
+    raw = read_preset(preset_file(presets_dir, variant))
     out_dir = runs_dir / f"{variant}-s{seed}"
     config = from_dict(TrainConfig, {**raw, "seed": seed, "data_dir": str(data_dir), "out_dir": str(out_dir)})
     if config.mode != "single":
         raise ValueError(f"{variant} is a multitask preset: the seed study retrains single-task presets' models")
     train(config, resume=True, only_tasks=tasks)
     records = [read_metrics(out_dir / "tasks" / t / "best") for t in tasks]
-    metrics: dict[str, Any] = {METRIC_KEYS[t]: r[METRIC_KEYS[t]] for t, r in zip(tasks, records)}
+    keys = task_registry.metric_keys(tasks)
+    metrics: dict[str, Any] = {k: r[k] for k, r in zip(keys, records, strict=True)}
     metrics["device"] = joint_device(records)
     return metrics
 
@@ -57,13 +56,13 @@ def seed_study(
     assets_dir: Path,
     data_dir: Path,
     presets_dir: Path,
-    runs_dir: Path = Path("runs/seeds"),
+    runs_dir: Path,
 ) -> dict[str, Any]:
     """Retrain ``variant``'s ``tasks`` with each of ``seeds`` and record them (with the shipped seed) in seeds.json."""
     shipped = read_results(assets_dir).get(variant)
     if shipped is None:
         raise ValueError(f"{variant} is not in results.json: build it first")
-    keys = [METRIC_KEYS[t] for t in tasks]
+    keys = task_registry.metric_keys(tasks)
     recipe = recipe_fingerprint(variant, presets_dir)
     study = read_seeds(assets_dir)
     earlier = study.get(variant, {})
@@ -76,14 +75,14 @@ def seed_study(
         if seed != shipped["seed"]:
             entry["seeds"][str(seed)] = train_seed(variant, seed, tasks, data_dir, presets_dir, runs_dir)
     study[variant] = entry
-    write_json_atomic(assets_dir / SEEDS_FILE, study)
+    write_json_atomic(seeds_file(assets_dir), study)
     return entry
 
 
 def spread(entry: dict[str, Any]) -> dict[str, dict[str, float]]:
     """{metric: {mean, sd, min, max, n}} over an entry's seeds (sd is the sample standard deviation)."""
     runs = list(entry["seeds"].values())
-    keys = [k for k in METRIC_KEYS.values() if all(k in r for r in runs)]
+    keys = [k for k in task_registry.metric_keys(task_registry.names()) if all(k in r for r in runs)]
     out = {}
     for key in keys:
         values = [r[key] for r in runs]

@@ -8,15 +8,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtbert.evaluation import METRIC_KEYS
+from mtbert import tasks as task_registry
+from mtbert.layout import predictions_file
 
-# metric -> the task whose dev predictions it is computed from
-METRIC_TASKS = {metric: task for task, metric in METRIC_KEYS.items()}
+# metric -> the task whose dev predictions it is computed from (the three that make the overall score)
+METRIC_TASKS = {task_registry.get(t).metric_key: t for t in task_registry.CS224N_TASKS}
 
 
 def read_dev_predictions(assets: Path, variant: str, task: str) -> pd.DataFrame | None:
     """A variant's dev predictions for ``task`` (id, gold, predicted), or None when it has none shipped."""
-    path = assets / "predictions" / variant / f"{task}-dev-predictions.csv"
+    path = predictions_file(assets, variant, task)
     if not path.exists():
         return None
     return pd.read_csv(path, usecols=["id", "gold", "predicted"], dtype={"id": str})
@@ -24,17 +25,12 @@ def read_dev_predictions(assets: Path, variant: str, task: str) -> pd.DataFrame 
 
 def _resampled_metric(metric: str, gold: np.ndarray, predicted: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The metric on each resample: ``rows`` is (B, N) item indices; returns (B,)."""
-    if metric != "sts_pearson":
+    if task_registry.by_metric(metric).output != "score":
         return (predicted[rows] == gold[rows]).mean(axis=1)
     g, p = gold[rows], predicted[rows]  # (B, N)
     g = g - g.mean(axis=1, keepdims=True)
     p = p - p.mean(axis=1, keepdims=True)
     return (g * p).sum(axis=1) / np.sqrt((g * g).sum(axis=1) * (p * p).sum(axis=1))
-
-
-def _overall_term(metric: str, values: np.ndarray) -> np.ndarray:
-    """A metric's term in the overall score: Pearson is mapped to [0, 1], accuracies count as they are."""
-    return (values + 1) / 2 if metric == "sts_pearson" else values
 
 
 def _task_samples(
@@ -67,8 +63,8 @@ def prob_better(
         samples = _task_samples(assets, better, worse, m, rng, resamples)
         if samples is None:
             return None
-        for total, values in zip(totals, samples):
-            total += _overall_term(m, values)
+        for total, values in zip(totals, samples, strict=True):
+            total += task_registry.by_metric(m).unit(values)
     diff = totals[0] - totals[1]
     return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
 
@@ -87,7 +83,7 @@ def interval(
             return None
         rows = rng.integers(0, len(frame), size=(resamples, len(frame)))
         values = _resampled_metric(m, frame["gold"].to_numpy(float), frame["predicted"].to_numpy(float), rows)
-        total += _overall_term(m, values)
+        total += task_registry.by_metric(m).unit(values)
     if metric == "overall":
         total /= len(metrics)
     low, high = np.quantile(total, [(1 - level) / 2, (1 + level) / 2])

@@ -9,17 +9,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
-from mtbert.explain import integrated_gradients
-from mtbert.multitask import (
-    BINARY_SENTIMENT_LABELS,
-    SENTIMENT_LABELS,
-    AttentionView,
-    EnsembleModel,
-    Model,
-    TaskRouter,
-)
+from mtbert import tasks as task_registry
+from mtbert.app.explain import integrated_gradients
+from mtbert.multitask import AttentionView, EnsembleModel, Model
 
-PAIR_TASKS = ("paraphrase", "similarity")
 ALL_TASKS = ("all", "all three")  # task choices that run every task the input allows
 
 
@@ -29,27 +22,29 @@ class InputError(ValueError):
 
 @dataclass
 class Prediction:
-    """One input's predictions for one or more tasks, with attention views per task."""
+    """One input's predictions for one or more tasks, with attention views per task.
 
-    sentiment: dict[str, float] | None = None
-    paraphrase: float | None = None
-    similarity: float | None = None
+    ``values[task]`` is ``{class name: probability}`` for a classes task, else a probability or a score.
+    """
+
+    values: dict[str, Any] = field(default_factory=dict)
     views: dict[str, list[AttentionView]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def value(self, task: str) -> Any:
-        return getattr(self, task)
+        return self.values.get(task)
 
     def summary(self, task: str) -> str:
         """A short text of the prediction for ``task``."""
-        if task == "sentiment" and self.sentiment:
-            label = max(self.sentiment, key=self.sentiment.get)
-            return f"{label} ({self.sentiment[label]:.2f})"
-        if task == "paraphrase" and self.paraphrase is not None:
-            return f"{'paraphrase' if self.paraphrase >= 0.5 else 'not paraphrase'} ({self.paraphrase:.2f})"
-        if task == "similarity" and self.similarity is not None:
-            return f"{self.similarity:.2f} / 5"
-        return "—"
+        value, spec = self.values.get(task), task_registry.get(task)
+        if value is None or (spec.output == "classes" and not value):
+            return "—"
+        if spec.output == "classes":
+            label = max(value, key=value.get)
+            return f"{label} ({value[label]:.2f})"
+        if spec.output == "probability":
+            return f"{spec.verdict_names[spec.is_positive(value)]} ({value:.2f})"
+        return f"{value:.2f} / {spec.max_score:g}"
 
 
 def check_text(text: str | None, name: str) -> str:
@@ -62,7 +57,9 @@ def check_text(text: str | None, name: str) -> str:
 def tasks_for(choice: str, has_pair: bool) -> list[str]:
     """The tasks to run for a task choice ("all three" runs the pair tasks only when a pair is given)."""
     if choice in ALL_TASKS:
-        return ["sentiment", *PAIR_TASKS] if has_pair else ["sentiment"]
+        return [t for t in task_registry.CS224N_TASKS if has_pair or not task_registry.is_pair(t)]
+    if choice not in task_registry.names():
+        raise InputError(f"unknown task {choice!r}: pick one of {', '.join(task_registry.names())} or 'all three'")
     return [choice]
 
 
@@ -71,7 +68,7 @@ def predict_input(model: Model, task_choice: str, a: str, b: str | None, with_at
     a = check_text(a, "Sentence A")
     has_pair = bool(b and b.strip())
     tasks = tasks_for(task_choice, has_pair)
-    if any(t in PAIR_TASKS for t in tasks) and not has_pair:
+    if task_registry.pair_tasks(tasks) and not has_pair:
         raise InputError(f"{task_choice} compares two sentences: sentence B is empty")
     missing = [t for t in tasks if t not in model.tasks]
     prediction = Prediction()
@@ -81,9 +78,10 @@ def predict_input(model: Model, task_choice: str, a: str, b: str | None, with_at
     elif missing:
         raise InputError(f"this variant has no {', '.join(missing)} model (it has: {', '.join(model.tasks)})")
     if task_choice in ALL_TASKS and not has_pair:
-        prediction.notes.append("Only sentiment ran: paraphrase and similarity need sentence B.")
+        pair_names = " and ".join(task_registry.pair_tasks(task_registry.CS224N_TASKS))
+        prediction.notes.append(f"Only sentiment ran: {pair_names} need sentence B.")
     for task in tasks:
-        second = None if task == "sentiment" else [b]
+        second = [b] if task_registry.is_pair(task) else None
         if with_attentions:
             values, views = model.predict(task, [a], second, return_attentions=True)
             prediction.views[task] = views[0]
@@ -92,11 +90,11 @@ def predict_input(model: Model, task_choice: str, a: str, b: str | None, with_at
                 prediction.notes.append(f"{task}: the input was truncated, {dropped} token(s) dropped.")
         else:
             values = model.predict(task, [a], second)
-        if task == "sentiment":
-            labels = model.sentiment_labels
-            prediction.sentiment = {label: float(p) for label, p in zip(labels, values[0])}
+        if task_registry.get(task).output == "classes":
+            labels = model.class_names(task)
+            prediction.values[task] = {label: float(p) for label, p in zip(labels, values[0], strict=True)}
         else:
-            setattr(prediction, task, float(values[0]))
+            prediction.values[task] = float(values[0])
     return prediction
 
 
@@ -104,50 +102,54 @@ def disagreement(task: str, predictions: dict[str, Prediction]) -> str:
     """One line saying where variants disagree on ``task``."""
     if len(predictions) < 2:
         return "Pick at least two variants to compare."
-    if task == "sentiment":
-        labels = {name: max(p.sentiment, key=p.sentiment.get) for name, p in predictions.items() if p.sentiment}
+    spec = task_registry.get(task)
+    values = {n: p.value(task) for n, p in predictions.items() if p.value(task) is not None}
+    if spec.output == "classes":
+        labels = {name: max(v, key=v.get) for name, v in values.items() if v}
         if len(set(labels.values())) == 1:
             return f"All variants agree: {next(iter(labels.values()))}."
         return "They disagree on the class: " + "; ".join(f"{n} says {lab}" for n, lab in labels.items()) + "."
-    if task == "paraphrase":
-        verdicts = {n: p.paraphrase >= 0.5 for n, p in predictions.items() if p.paraphrase is not None}
+    if spec.output == "probability":
+        yes_word = spec.verdict_names[1]
+        verdicts = {n: spec.is_positive(v) for n, v in values.items()}
         if len(set(verdicts.values())) == 1:
-            spread = np.ptp([p.paraphrase for p in predictions.values()])
-            word = "paraphrase" if next(iter(verdicts.values())) else "not a paraphrase"
-            return f"All variants agree it is {word} (probabilities differ by {spread:.2f})."
+            word = yes_word if next(iter(verdicts.values())) else f"not a {yes_word}"
+            return f"All variants agree it is {word} (probabilities differ by {np.ptp(list(values.values())):.2f})."
         yes = [n for n, v in verdicts.items() if v]
         no = [n for n, v in verdicts.items() if not v]
-        return f"They disagree: {', '.join(yes)} say paraphrase; {', '.join(no)} say not."
-    scores = {n: p.similarity for n, p in predictions.items() if p.similarity is not None}
-    low, high = min(scores, key=scores.get), max(scores, key=scores.get)
-    spread = scores[high] - scores[low]
+        return f"They disagree: {', '.join(yes)} say {yes_word}; {', '.join(no)} say not."
+    low, high = min(values, key=values.get), max(values, key=values.get)
+    spread = values[high] - values[low]
     if spread < 0.5:
         return f"The scores agree within {spread:.2f} points."
-    return f"The scores differ by {spread:.2f} points: {high} gives {scores[high]:.2f}, {low} gives {scores[low]:.2f}."
+    return f"The scores differ by {spread:.2f} points: {high} gives {values[high]:.2f}, {low} gives {values[low]:.2f}."
 
 
 def focus_task(task_choice: str, b: str | None, available: list[str] | None = None) -> str:
-    """The task whose attention and saliency are shown: for "all three", similarity for a pair (when the
-    variant has it), else sentiment."""
+    """The task whose attention and saliency are shown: for "all three", the last pair task (similarity) for a
+    pair when the variant has it, else the single-sentence task (sentiment)."""
     if task_choice not in ALL_TASKS:
         return task_choice
     pair = bool(b and b.strip())
-    for task in (["similarity", "paraphrase"] if pair else []) + ["sentiment"]:
+    candidates = [t for t in reversed(task_registry.CS224N_TASKS) if pair or not task_registry.is_pair(t)]
+    singles = [t for t in candidates if not task_registry.is_pair(t)]
+    ordered = [t for t in candidates if task_registry.is_pair(t)] + singles
+    for task in ordered:
         if available is None or task in available:
             return task
-    return "sentiment"
+    return singles[0]
 
 
 def explain_input(model: Model, task_choice: str, a: str, b: str | None) -> tuple[list[tuple[str, float | None]], str]:
     """Integrated-gradients saliency spans for the focus task, and a sentence saying what was explained."""
     a = check_text(a, "Sentence A")
     task = focus_task(task_choice, b, model.tasks)
-    if task != "sentiment":
+    pair = task_registry.is_pair(task)
+    if pair:
         b = check_text(b, "Sentence B")
     if task not in model.tasks:
         raise InputError(f"this variant has no {task} model")
-    inner = model.model_for(task) if isinstance(model, TaskRouter) else model
-    parts, explained = integrated_gradients(inner, task, a, b if task != "sentiment" else None)
+    parts, explained = integrated_gradients(model.model_for(task), task, a, b if pair else None)
     spans: list[tuple[str, float | None]] = []
     for i, part in enumerate(parts):
         if len(parts) == 2:
@@ -163,7 +165,7 @@ def saliency_spans(tokens: list[str], scores: np.ndarray) -> list[tuple[str, flo
     """(token, score in [-1, 1]) spans for highlighting; special tokens get no score."""
     scale = float(np.abs(scores).max()) or 1.0
     spans = []
-    for token, score in zip(tokens, scores):
+    for token, score in zip(tokens, scores, strict=True):
         if token in ("[CLS]", "[PAD]"):
             continue
         spans.append((f"{token} ", None if token == "[SEP]" else round(float(score) / scale, 3)))
@@ -173,13 +175,13 @@ def saliency_spans(tokens: list[str], scores: np.ndarray) -> list[tuple[str, flo
 def confusion_from_predictions(frame: pd.DataFrame, task: str) -> tuple[np.ndarray, list[str]]:
     """Confusion matrix (gold rows, predicted columns) and class names from a dev predictions frame.
 
-    Sentiment classes are counted from the frame's ``p0, p1, ...`` columns (5 for SST, 2 for CFIMDB).
+    A classes task's class count is read from the frame's ``p0, p1, ...`` columns (5 for SST, 2 for CFIMDB).
     """
-    if task == "paraphrase":
-        labels = ["not duplicate", "duplicate"]
+    spec = task_registry.get(task)
+    if spec.output == "classes":
+        labels = spec.labels(sum(1 for c in frame.columns if c[:1] == "p" and c[1:].isdigit()))
     else:
-        classes = sum(1 for c in frame.columns if c[:1] == "p" and c[1:].isdigit())
-        labels = SENTIMENT_LABELS if classes == len(SENTIMENT_LABELS) else BINARY_SENTIMENT_LABELS
+        labels = spec.labels()
     matrix = confusion_matrix(frame["gold"].astype(int), frame["predicted"].astype(int), labels=range(len(labels)))
     return matrix, labels
 
@@ -202,6 +204,6 @@ def hard_case_table(category: dict[str, Any]) -> pd.DataFrame:
             row[variant] = round(value, 3) if isinstance(value, float) else value
         rows.append(row)
     frame = pd.DataFrame(rows)
-    if category.get("task") == "sentiment" and "sentence2" in frame:
+    if not task_registry.is_pair(category.get("task", task_registry.SIMILARITY)) and "sentence2" in frame:
         frame = frame.drop(columns="sentence2")
     return frame

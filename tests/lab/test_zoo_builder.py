@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from mtbert.catalog import discover
 from mtbert.checkpoint import CheckpointError, load
+from mtbert.lab.report import models_table
+from mtbert.lab.zoo_builder import ZooVariant, build_variant, check_results, is_built
 from mtbert.multitask import EnsembleModel
-from mtbert.report import models_table
-from mtbert.zoo import discover
-from mtbert.zoo_builder import ZooVariant, build_variant, check_results, is_built
 
 TINY = """
 backbone = "minilm-l6"
@@ -89,11 +89,13 @@ def test_build_ship_record_and_skip(small_data, tmp_path, presets, backbone_cach
     assert not is_built(tiny, assets, presets)
 
 
-def test_the_shipped_ensemble_averages_every_other_shipped_variant():
-    # the ensemble's rule has no choice in it: every shipped zoo variant, single-cross first (it explains answers)
+def test_the_shipped_ensemble_averages_every_other_shipped_report_row():
+    # the ensemble's rule has no choice in it: every shipped row of the report, single-cross first (it explains answers)
+    from mtbert.lab.zoo_builder import ZOO
+    from mtbert.layout import PRESETS
     from mtbert.presets import read_preset
-    from mtbert.zoo_builder import PRESETS_DIR, ZOO
 
-    members = read_preset(PRESETS_DIR / "ensemble.toml")["members"]
-    assert sorted(members) == sorted(v.name for v in ZOO if v.ship and v.name != "ensemble")
+    members = read_preset(PRESETS / "ensemble.toml")["members"]
+    assert members[0] == "single-cross"
+    assert sorted(members) == sorted(v.name for v in ZOO if v.ship and v.report_row and v.name != "ensemble")
     assert members[0] == "single-cross"

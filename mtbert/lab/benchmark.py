@@ -14,10 +14,11 @@ import torch
 from transformers import BertModel
 
 from mtbert.backbones import load_backbone, resolve_backbone
-from mtbert.checkpoint import write_json_atomic
 from mtbert.config import FinetuneConfig, HeadConfig
 from mtbert.data import Example, bucketed_batches, iterate_file_order, make_items
+from mtbert.files import write_json_atomic
 from mtbert.multitask import MultitaskModel
+from mtbert.tasks import SIMILARITY
 
 
 def _time(fn: Callable[[], Any], repeats: int) -> float:
@@ -89,7 +90,7 @@ def pair_latency(model: MultitaskModel | None = None, calls: int = 50) -> dict[s
     """Median and p95 latency (ms) of one ``predict_similarity`` call on a pair with ``return_attentions``."""
     if model is None:
         backbone, tokenizer = load_backbone()
-        heads = HeadConfig(tasks=["similarity"], pair_encoding="cross")
+        heads = HeadConfig(tasks=[SIMILARITY], pair_encoding="cross")
         model = MultitaskModel(backbone, tokenizer, heads, FinetuneConfig(mode="lora"))
     a, b = "A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience."
     times = []

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from captum.attr import LayerIntegratedGradients
 
+from mtbert import tasks as task_registry
 from mtbert.data import Example, bucketed_batches
 from mtbert.multitask import AttentionView, MultitaskModel
 
@@ -66,11 +67,12 @@ def integrated_gradients(
     with torch.no_grad():  # one forward pass: the pooled embeddings give the prediction and stay fixed below
         pooled = [model.embed(x)[0] for x in inputs]
         values = model.head_output(task, pooled)
-    target = int(values.argmax(-1)) if task == "sentiment" else None
-    if task == "sentiment":
-        explained = f"logit of class '{model.sentiment_labels[target]}'"
+    spec = task_registry.get(task)
+    target = int(values.argmax(-1)) if spec.output == "classes" else None
+    if target is not None:
+        explained = f"logit of class '{model.class_names(task)[target]}'"
     else:
-        explained = "paraphrase logit" if task == "paraphrase" else "similarity score"
+        explained = f"{task} {'logit' if spec.output == 'probability' else 'score'}"
     special = {model.tokenizer.cls_token_id, model.tokenizer.sep_token_id}
     results = []
     for k, x in enumerate(inputs):

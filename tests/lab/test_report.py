@@ -1,18 +1,18 @@
-"""The README's tables are generated from assets/*.json and are up to date."""
+"""The README's and docs/findings.md's tables are generated from assets/*.json and are up to date."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import pytest
 
-from mtbert.report import benchmark_table, models_table, render_readme
-from mtbert.zoo import DEFAULT_ASSETS
-
-README = Path(__file__).resolve().parent.parent / "README.md"
+from mtbert.lab.report import benchmark_table, models_table, render
+from mtbert.layout import ASSETS, FINDINGS, README
 
 
-def test_readme_tables_match_the_assets():
-    text = README.read_text()
-    assert render_readme(text, DEFAULT_ASSETS) == text, "run: python -m train.update_readme"
+@pytest.mark.parametrize("document", [README, FINDINGS], ids=["README", "findings"])
+def test_generated_sections_match_the_assets(document):
+    text = document.read_text()
+    assert "<!-- BEGIN:" in text
+    assert render(text, ASSETS) == text, "run: python -m train.update_readme"
 
 
 def test_models_table_lists_each_usable_variant(app_assets):
@@ -29,7 +29,7 @@ def test_benchmark_table_without_files_is_just_a_header(tmp_path):
 def test_findings_check_each_claim_against_the_results(tmp_path):
     import json
 
-    from mtbert.report import findings
+    from mtbert.lab.report import findings
 
     results = {
         "frozen": {"sst_acc": 0.40, "quora_acc": 0.70, "sts_pearson": 0.80},

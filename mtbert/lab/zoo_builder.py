@@ -1,8 +1,8 @@
 """Build the model zoo: train each preset, evaluate it on dev, ship it in ``assets/`` and record results.json.
 
-Every variant is a preset ``train/configs/<name>.toml``. Training resumes from ``runs/<name>/state`` after an
-interruption; a variant already recorded in ``assets/results.json`` (and, if shipped, present in
-``assets/checkpoints``) is skipped unless forced. An ensemble preset lists ``members`` instead of training
+Every variant is a preset ``<presets>/<name>.toml``. Training resumes from its ``out_dir``'s ``state/`` after an
+interruption; a variant already recorded in ``results.json`` (and, if shipped, present under ``checkpoints/``) is
+skipped unless forced. An ensemble preset lists ``members`` instead of training
 arguments: it is built from the shipped members and carries no weights.
 """
 
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtbert import tasks as task_registry
+from mtbert.catalog import describe, read_results
 from mtbert.checkpoint import (
     BackboneCache,
     CheckpointError,
@@ -23,27 +25,27 @@ from mtbert.checkpoint import (
     read_config,
     read_metrics,
     save_ensemble,
-    staged_directory,
-    write_json_atomic,
 )
 from mtbert.config import TrainConfig, from_dict, training_recipe
-from mtbert.evaluation import METRIC_KEYS, evaluate, write_report
+from mtbert.evaluation import evaluate, write_report
+from mtbert.files import staged_directory, write_json_atomic
+from mtbert.layout import PRESETS, checkpoint_dir, predictions_dir, preset_file, results_file
 from mtbert.presets import read_preset
 from mtbert.training import joint_device, train
-from mtbert.zoo import describe, read_results
-
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "train" / "configs"
 
 
 @dataclass(frozen=True)
 class ZooVariant:
-    """A zoo entry: its preset name, and whether its weights ship in assets/ (full fine-tunes do not)."""
+    """A zoo entry: its preset name, whether its weights ship in assets/ (full fine-tunes do not), and whether it
+    is one of the report's rows (the ensemble averages those; a single-task extra such as sts-cross-lora is not)."""
 
     name: str
     ship: bool = True
+    report_row: bool = True
 
 
-# Build order: the shipped variants, cheapest first; the ensemble once its members exist; the local full run last.
+# Build order: the shipped variants, cheapest first; the ensemble once its members exist; the local full run; the
+# STS-only model the README's API example uses.
 ZOO: tuple[ZooVariant, ...] = (
     ZooVariant("single-cross"),
     ZooVariant("frozen"),
@@ -54,15 +56,16 @@ ZOO: tuple[ZooVariant, ...] = (
     ZooVariant("multi-cross-shared-contrastive"),
     ZooVariant("ensemble"),
     ZooVariant("single-cross-full", ship=False),
+    ZooVariant("sts-cross-lora", report_row=False),
 )
 
 
-def recipe_fingerprint(name: str, presets_dir: Path = PRESETS_DIR) -> str:
+def recipe_fingerprint(name: str, presets_dir: Path = PRESETS) -> str:
     """sha256 of what a preset trains (its recipe; for an ensemble, its members' fingerprints).
 
     results.json records it, so a variant whose preset changed since it was built counts as not built.
     """
-    raw = read_preset(presets_dir / f"{name}.toml")
+    raw = read_preset(preset_file(presets_dir, name))
     if "members" in raw:
         content: dict[str, Any] = {"members": {m: recipe_fingerprint(m, presets_dir) for m in raw["members"]}}
     else:
@@ -70,7 +73,7 @@ def recipe_fingerprint(name: str, presets_dir: Path = PRESETS_DIR) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
-def is_built(variant: ZooVariant, assets_dir: Path, presets_dir: Path = PRESETS_DIR) -> bool:
+def is_built(variant: ZooVariant, assets_dir: Path, presets_dir: Path = PRESETS) -> bool:
     """Recorded in results.json from the current preset and, when shipped, its checkpoint is complete."""
     entry = read_results(assets_dir).get(variant.name)
     if entry is None or entry.get("recipe_sha256") != recipe_fingerprint(variant.name, presets_dir):
@@ -78,7 +81,7 @@ def is_built(variant: ZooVariant, assets_dir: Path, presets_dir: Path = PRESETS_
     if not variant.ship:
         return True
     try:
-        check_checkpoint(assets_dir / "checkpoints" / variant.name)
+        check_checkpoint(checkpoint_dir(assets_dir, variant.name))
     except CheckpointError:
         return False
     return True
@@ -108,17 +111,17 @@ def build_variant(
     variant: ZooVariant,
     assets_dir: Path,
     data_dir: Path,
-    presets_dir: Path = PRESETS_DIR,
+    presets_dir: Path = PRESETS,
     fresh: bool = False,
     cache: BackboneCache | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) one variant, evaluate it on dev, ship it, and record it in results.json."""
-    raw = read_preset(presets_dir / f"{variant.name}.toml")
-    checkpoints = assets_dir / "checkpoints"
+    raw = read_preset(preset_file(presets_dir, variant.name))
+    target = checkpoint_dir(assets_dir, variant.name)
     results = read_results(assets_dir)
     if "members" in raw:
         costs = _ensemble_costs(list(raw["members"]), results)
-        source = save_ensemble(checkpoints / variant.name, costs["members"])
+        source = save_ensemble(target, costs["members"])
     else:
         config = from_dict(TrainConfig, {**raw, "data_dir": str(data_dir)})
         source = train(config, resume=not fresh)
@@ -132,19 +135,19 @@ def build_variant(
     entry: dict[str, Any] = {
         **report.metrics,
         **costs,
-        "preset": f"train/configs/{variant.name}.toml",
+        "preset": f"train/configs/{variant.name}.toml",  # as the repository names it
         "recipe_sha256": recipe_fingerprint(variant.name, presets_dir),
     }
     backbone, description, _ = describe(read_config(source), source)
     entry.update(backbone=backbone, heads=description, shipped=variant.ship)
     if variant.ship:
         if "members" not in raw:
-            _copy_checkpoint(source, checkpoints / variant.name)
-        write_json_atomic(checkpoints / variant.name / "metrics.json", entry)
-        write_report(report, assets_dir / "predictions" / variant.name, "dev", include_text=False)
+            _copy_checkpoint(source, target)
+        write_json_atomic(target / "metrics.json", entry)
+        write_report(report, predictions_dir(assets_dir, variant.name), "dev", include_text=False)
     results = read_results(assets_dir)  # re-read: another variant may have finished meanwhile
     results[variant.name] = entry
-    write_json_atomic(assets_dir / "results.json", results)
+    write_json_atomic(results_file(assets_dir), results)
     return entry
 
 
@@ -155,7 +158,7 @@ def check_results(assets_dir: Path, data_dir: Path, names: list[str] | None = No
     for name, recorded in read_results(assets_dir).items():
         if not recorded.get("shipped") or (names and name not in names):
             continue
-        metrics = evaluate(load(assets_dir / "checkpoints" / name, cache), data_dir, "dev").metrics
-        keys = [*METRIC_KEYS.values(), "overall"]
+        metrics = evaluate(load(checkpoint_dir(assets_dir, name), cache), data_dir, "dev").metrics
+        keys = [*task_registry.metric_keys(task_registry.names()), "overall"]
         gaps[name] = {k: abs(recorded[k] - metrics[k]) for k in keys if k in metrics and k in recorded}
     return gaps

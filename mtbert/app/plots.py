@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mtbert.explain import attention_matrix, cross_block
+from mtbert import tasks as task_registry
+from mtbert.app.explain import attention_matrix, cross_block
 from mtbert.multitask import AttentionView
-from mtbert.zoo import METRIC_LABELS
 
 
 def _unique(tokens: list[str], prefix: str = "") -> list[str]:
@@ -26,7 +26,7 @@ def attention_figure(
         matrix, rows, cols = cross_block(view, matrix)
         y, x = _unique(rows, "A·"), _unique(cols, "B·")
     else:
-        labels = [("B·" if s else "") + t for t, s in zip(view.tokens, view.segments)]
+        labels = [("B·" if s else "") + t for t, s in zip(view.tokens, view.segments, strict=True)]
         y = x = _unique(labels)
     fig = go.Figure(
         go.Heatmap(
@@ -69,12 +69,13 @@ def similarity_scale(score: float) -> go.Figure:
 
 
 def results_bars(results: pd.DataFrame) -> go.Figure:
-    """Grouped bars of SST accuracy, Quora accuracy and STS Pearson per variant."""
+    """Grouped bars of each task's dev metric per variant (SST accuracy, Quora accuracy, STS Pearson)."""
     fig = go.Figure()
-    for key, label in METRIC_LABELS.items():
+    for spec in (task_registry.get(t) for t in task_registry.names()):
+        key = spec.metric_key
         if key in results:
             fig.add_bar(
-                name=f"{label} ({'Pearson' if key == 'sts_pearson' else 'accuracy'})",
+                name=f"{spec.metric_label} ({'Pearson' if spec.output == 'score' else 'accuracy'})",
                 x=results["variant"],
                 y=results[key],
                 text=[f"{v:.3f}" if pd.notna(v) else "" for v in results[key]],  # no "NaN" over a missing task

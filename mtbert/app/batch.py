@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mtbert import tasks as task_registry
 from mtbert.multitask import Model
 
 MAX_BATCH_ROWS = 5000
@@ -20,7 +21,7 @@ class BatchInputError(ValueError):
 
 def read_batch_csv(path: str | Path, task: str, max_rows: int = MAX_BATCH_ROWS) -> pd.DataFrame:
     """Read and check an uploaded CSV for ``task``: right columns, no empty sentences, at most ``max_rows``."""
-    needed = ["sentence"] if task == "sentiment" else ["sentence1", "sentence2"]
+    needed = text_columns(task)
     try:
         with open(path, encoding="utf-8", newline="") as f:
             if "\x00" in f.read(4096):
@@ -70,21 +71,27 @@ def predict_frame(
     parts = []
     for start in range(0, len(frame), chunk):
         rows = frame.iloc[start : start + chunk]
-        if task == "sentiment":
-            parts.append(model.predict_sentiment(rows["sentence"].tolist()))
-        else:
-            parts.append(model.predict(task, rows["sentence1"].tolist(), rows["sentence2"].tolist()))
+        texts = [rows[c].tolist() for c in text_columns(task)]
+        parts.append(model.predict(task, *texts))
         if progress:
             progress(min(1.0, (start + len(rows)) / len(frame)))
     values = np.concatenate(parts)
-    if task == "sentiment":
-        labels = model.sentiment_labels
-        out["predicted"] = [labels[i] for i in values.argmax(-1)]
+    spec = task_registry.get(task)
+    if spec.output == "classes":
+        labels = model.class_names(task)
+        out["predicted"] = [labels[i] for i in spec.decide(values)]
         for i, label in enumerate(labels):
             out[f"p_{label.replace(' ', '_')}"] = values[:, i].round(4)
-    elif task == "paraphrase":
-        out["paraphrase_probability"] = values.round(4)
-        out["is_paraphrase"] = (values >= 0.5).astype(int)
+    elif spec.output == "probability":
+        out[f"{task}_probability"] = values.round(4)
+        out[f"is_{task}"] = spec.decide(values)
     else:
-        out["similarity"] = values.round(3)
+        out[task] = values.round(3)
     return out
+
+
+def text_columns(task: str) -> list[str]:
+    """The CSV columns a task reads: ``sentence``, or ``sentence1`` and ``sentence2`` for a pair task."""
+    if task not in task_registry.names():
+        raise BatchInputError(f"unknown task {task!r}: pick one of {', '.join(task_registry.names())}")
+    return ["sentence1", "sentence2"] if task_registry.is_pair(task) else ["sentence"]

@@ -1,0 +1,73 @@
+"""The app's view of a folder of shipped variants: a store that loads each model once, its results and its dev
+predictions."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mtbert import tasks as task_registry
+from mtbert.catalog import Variant, discover
+from mtbert.checkpoint import BackboneCache, CheckpointError, load
+from mtbert.files import read_json
+from mtbert.layout import hard_cases_file, predictions_file
+from mtbert.multitask import Model
+
+COST_KEYS = ("trainable_parameters", "train_seconds", "best_epoch")
+
+
+class VariantStore:
+    """Loads each variant once, on first use, sharing one in-memory copy of each backbone's weights."""
+
+    def __init__(self, assets_dir: Path) -> None:
+        self.assets_dir = assets_dir
+        self.variants = {v.name: v for v in discover(assets_dir)}
+        self.cache = BackboneCache()
+        self._models: dict[str, Model] = {}
+        self._lock = threading.Lock()
+
+    def usable(self, task: str | None = None) -> list[Variant]:
+        """Variants without errors (that have ``task``, if given)."""
+        return [v for v in self.variants.values() if v.error is None and (task is None or task in v.tasks)]
+
+    def broken(self) -> list[Variant]:
+        return [v for v in self.variants.values() if v.error is not None]
+
+    def model(self, name: str) -> Model:
+        """The loaded model of a variant (loaded once). Raises KeyError or CheckpointError with the reason."""
+        variant = self.variants.get(name)
+        if variant is None:
+            raise KeyError(f"unknown variant {name!r}; available: {', '.join(v.name for v in self.usable())}")
+        if variant.error:
+            raise CheckpointError(f"variant {name!r} is unavailable: {variant.error}")
+        with self._lock:
+            if name not in self._models:
+                try:
+                    self._models[name] = load(variant.path, self.cache)
+                except CheckpointError as err:
+                    variant.error = str(err)
+                    raise
+            return self._models[name]
+
+    def dev_predictions(self, name: str, task: str) -> pd.DataFrame | None:
+        """The shipped dev predictions of a variant for a task, if any."""
+        path = predictions_file(self.assets_dir, name, task)
+        return pd.read_csv(path) if path.exists() else None
+
+    def results_frame(self) -> pd.DataFrame:
+        """One row per usable variant with its metrics (results.json when present, else its own metrics.json)."""
+        keys = (*task_registry.metric_keys(task_registry.names()), "overall", *COST_KEYS)
+        rows = [  # metrics first: they are what a reader compares; the long head descriptions go last
+            {"variant": v.name}
+            | {k: v.metrics[k] for k in keys if k in v.metrics}
+            | {"backbone": v.backbone, "heads": v.description}
+            for v in self.usable()
+        ]
+        return pd.DataFrame(rows)
+
+    def hard_cases(self) -> dict[str, Any]:
+        """``hard_cases.json`` (empty when absent)."""
+        return read_json(hard_cases_file(self.assets_dir))

@@ -1,0 +1,88 @@
+"""What every tab shares: the theme, the task and variant pickers, and ``event``, which turns a module-level
+handler ``handler(store, *inputs) -> {output name: value}`` into a Gradio event function."""
+
+from __future__ import annotations
+
+import functools
+import html
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from mtbert import tasks as task_registry
+from mtbert.app.batch import BatchInputError
+from mtbert.app.service import ALL_TASKS, InputError
+from mtbert.app.store import VariantStore
+from mtbert.checkpoint import CheckpointError
+
+THEME = gr.themes.Default(
+    font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "Consolas", "monospace"]
+)  # system fonts: nothing from a CDN
+SINGLE_TASKS = list(task_registry.CS224N_TASKS)
+TASK_CHOICES = [*SINGLE_TASKS, ALL_TASKS[-1]]
+USER_ERRORS = (InputError, BatchInputError, CheckpointError, KeyError)
+
+
+def user_message(err: Exception) -> str:
+    """The text of a library error about the user's input or choice (a KeyError's message, unquoted)."""
+    return err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the library's errors about the user's input or choice into a clean gr.Error (UI message, API error)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as err:
+            raise gr.Error(user_message(err), print_exception=False) from err
+
+    return wrapper
+
+
+def event(
+    handler: Callable[..., Any], store: VariantStore | None, outputs: dict[str, Any] | None = None
+) -> Callable[..., Any]:
+    """An event function for ``handler``: the store goes first (when given), user errors become gr.Error, and a
+    result keyed by output names is re-keyed by the components in ``outputs``."""
+    bound = functools.partial(handler, store) if store is not None else handler
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = bound(*args, **kwargs)
+        except USER_ERRORS as err:
+            raise gr.Error(user_message(err), print_exception=False) from err
+        return {outputs[name]: value for name, value in result.items()} if outputs is not None else result
+
+    run.__signature__ = inspect.signature(bound)  # type: ignore[attr-defined]  # Gradio reads parameters from it
+    run.__name__, run.__doc__ = handler.__name__, handler.__doc__
+    return run
+
+
+def variant_choices(store: VariantStore, task: str | None = None) -> list[tuple[str, str]]:
+    """(label with dev metrics, name) of every usable variant (that has ``task``)."""
+    return [(v.label, v.name) for v in store.usable(task)]
+
+
+def default_variant(store: VariantStore, task: str | None = None) -> str | None:
+    """The variant to open on: the best one with every CS224N task (or with ``task``), by dev score.
+
+    Ensembles are left out unless nothing else is shipped: their attention maps show only their first member.
+    """
+    candidates = [v for v in store.usable(task) if v.kind != "ensemble"] or store.usable(task)
+    full = [v for v in candidates if set(task_registry.CS224N_TASKS) <= set(v.tasks)]
+    last_metric = task_registry.metric_keys()[-1]  # a similarity-only variant ranks by its STS Pearson
+    ranked = sorted(full or candidates, key=lambda v: -v.metrics.get("overall", v.metrics.get(last_metric, 0.0)))
+    return ranked[0].name if ranked else None
+
+
+def broken_notice(store: VariantStore) -> str:
+    """A Markdown list of the variants that could not be loaded, and why."""
+    broken = store.broken()
+    if not broken:
+        return ""
+    lines = [f"- `{html.escape(v.name)}` is left out: {html.escape(v.error or '')}" for v in broken]
+    return "**Some variants could not be loaded:**\n" + "\n".join(lines)

@@ -1,0 +1,87 @@
+"""What a folder of shipped checkpoints holds (``assets/`` by default; see ``mtbert.layout``): each variant
+described and checked, with its recorded dev metrics from ``results.json``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mtbert import tasks as task_registry
+from mtbert.checkpoint import CheckpointError, check_checkpoint, read_config, read_metrics
+from mtbert.files import read_json
+from mtbert.layout import checkpoints_dir, results_file
+
+
+@dataclass
+class Variant:
+    """A shipped checkpoint: where it is, what it is, its dev metrics, or why it cannot be used."""
+
+    name: str
+    path: Path
+    backbone: str = "?"
+    kind: str = "?"  # multitask, single or ensemble
+    description: str = ""
+    tasks: list[str] = field(default_factory=list)
+    metrics: dict[str, float | int] = field(default_factory=dict)  # dev metrics, parameters, training time
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Name for pickers: backbone / variant, then its dev metrics."""
+        specs = [task_registry.get(t) for t in task_registry.names()]
+        scores = " · ".join(
+            f"{s.metric_label} {self.metrics[s.metric_key]:.3f}" for s in specs if s.metric_key in self.metrics
+        )
+        return f"{self.backbone} / {self.name} ({self.description})" + (f" — {scores}" if scores else "")
+
+
+def describe(config: dict[str, Any], directory: Path) -> tuple[str, str, list[str]]:
+    """(backbone, head description, tasks) of a checkpoint; a single-task one is described by its first model."""
+    if config.get("kind") == "ensemble":
+        members = [describe(read_config(directory.parent / m), directory.parent / m) for m in config["members"]]
+        backbones = sorted({backbone for backbone, _, _ in members})
+        tasks = [t for t in task_registry.names() if any(t in m[2] for m in members)]
+        return "+".join(backbones), f"ensemble of {' + '.join(config['members'])}", tasks
+    kind = "multitask"
+    tasks = list(config.get("heads", {}).get("tasks", []))
+    if config.get("kind") == "single":
+        kind, tasks = "single-task", list(config.get("tasks", {}))
+        config = read_config(directory / config["tasks"][tasks[0]])
+    heads, finetune = config["heads"], config["finetune"]
+    parts = [kind, heads.get("pair_encoding", "?")]
+    if heads.get("pair_encoding") == "concat":
+        parts.append(heads.get("combine", "uv"))
+    if heads.get("shared_layer"):
+        parts.append("shared layer")
+    contrastive = config.get("train", {}).get("contrastive_weight", 0)
+    if contrastive:
+        parts.append(f"contrastive {contrastive:g}")
+    mode = finetune.get("mode", "?")
+    parts.append(f"LoRA r{finetune.get('lora_rank')}" if mode == "lora" else mode)
+    return config["backbone"], " · ".join(parts), tasks
+
+
+def read_results(assets_dir: Path) -> dict[str, dict[str, Any]]:
+    """``results.json`` (empty when absent)."""
+    return read_json(results_file(assets_dir))
+
+
+def discover(assets_dir: Path) -> list[Variant]:
+    """Every checkpoint under ``<assets>/checkpoints``, checked; a broken one carries its error instead."""
+    results = read_results(assets_dir)
+    variants = []
+    root = checkpoints_dir(assets_dir)
+    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []:
+        variant = Variant(path.name, path)
+        try:
+            config = check_checkpoint(path)
+            variant.backbone, variant.description, variant.tasks = describe(config, path)
+            variant.kind = config["kind"]
+            metrics = results.get(path.name) or read_metrics(path)
+            variant.metrics = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+        except (CheckpointError, KeyError, TypeError, ValueError) as err:
+            variant.error = str(err)
+        variants.append(variant)
+    variants.sort(key=lambda v: (v.backbone, v.name))
+    return variants

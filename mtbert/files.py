@@ -1,0 +1,60 @@
+"""Atomic writes (a temporary file or directory, then a rename) and tolerant JSON reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def read_json(path: str | os.PathLike, default: Any = None) -> Any:
+    """A JSON file's content, or ``default`` (an empty dict unless given) when the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return {} if default is None else default
+    return json.loads(path.read_text())
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename."""
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def replace_directory(tmp: Path, target: Path) -> None:
+    """Move a fully written directory into place, replacing ``target``."""
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+@contextmanager
+def staged_directory(target: Path) -> Iterator[Path]:
+    """A temporary directory beside ``target`` that replaces it when the block succeeds (and is removed if not)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    try:
+        yield tmp
+        replace_directory(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

@@ -1,0 +1,256 @@
+"""Markdown for the README and docs/findings.md, generated from the JSON files in assets/ (never typed by hand)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtbert import tasks as task_registry
+from mtbert.catalog import discover, read_results
+from mtbert.files import read_json, write_text_atomic
+from mtbert.lab.seeds import read_seeds, spread
+from mtbert.lab.significance import interval, prob_better
+
+METRICS = tuple(task_registry.metric_keys())  # the three metrics of the overall score
+SST, QUORA, STS = METRICS
+METRIC_NAMES = {**{k: task_registry.by_metric(k).metric_label for k in METRICS}, "overall": "overall"}
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "—" if value is None else str(value)
+
+
+def models_table(assets: Path) -> str:
+    """Every variant in results.json (then any other shipped checkpoint) with its dev metrics and training cost."""
+    headers = [task_registry.by_metric(k).metric_name for k in METRICS]
+    lines = [
+        f"| variant | backbone | heads | {' | '.join(headers)} | overall | trained params | train s | trained on "
+        "| shipped |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = dict(read_results(assets))
+    for v in discover(assets):
+        if v.error is None:
+            shipped = {**v.metrics, "backbone": v.backbone, "heads": v.description, "shipped": True}
+            rows[v.name] = {**shipped, **rows.get(v.name, {})}
+    for name, m in rows.items():
+        cells = [name, m.get("backbone", "?"), m.get("heads", "")]
+        cells += [_fmt(m.get(k)) for k in (*METRICS, "overall")]
+        cells += [_fmt(m.get("trainable_parameters")), _fmt(m.get("train_seconds"), 0)]
+        cells.append(str(m.get("device", "cpu")))
+        cells.append("yes" if m.get("shipped", True) else "no (local run)")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def benchmark_table(assets: Path) -> str:
+    """Inference throughput and latency from assets/benchmark.json and assets/app_benchmark.json."""
+    b, app = read_json(assets / "benchmark.json"), read_json(assets / "app_benchmark.json")
+    lines = ["| measurement | value |", "|---|---|"]
+    if b:
+        lines += [
+            f"| transformers BertModel, file-order batches of 64 | {b['hf_file_order_sentences_per_s']} sentences/s |",
+            f"| mtbert, the same batches | {b['mtbert_file_order_sentences_per_s']} sentences/s "
+            f"(**{b['mtbert_vs_hf_same_batches']}×** transformers) |",
+            f"| mtbert, evaluation's length-bucketed batches of 64 | {b['mtbert_bucketed_sentences_per_s']} "
+            f"sentences/s (**{b['bucketed_vs_hf_file_order']}×** transformers in file order) |",
+            f"| tokens incl. padding: file order / bucketed / real | {b['tokens_incl_padding_file_order']:,} / "
+            f"{b['tokens_incl_padding_bucketed']:,} / {b['real_tokens']:,} |",
+            f"| one pair, `predict_similarity(..., return_attentions=True)` | p50 {b['pair_latency_attentions_p50_ms']}"
+            f" ms, p95 {b['pair_latency_attentions_p95_ms']} ms |",
+        ]
+    if app:
+        seq, conc = app["sequential"], app["concurrent"]
+        lines += [
+            f"| app start-up, `python app.py` to HTTP 200 | {app.get('startup_seconds_to_http_200', '—')} s |",
+            f"| app `/predict_pair` via gradio_client, attentions on, worst of {seq.get('rounds', 1)} rounds of "
+            f"{seq['calls']} calls | p50 {seq['p50_ms']} ms, p95 {seq['p95_ms']} ms |",
+            f"| app, {conc['clients']} concurrent clients × {conc['calls_per_client']} calls | {conc['errors']} errors,"
+            f" p50 {conc.get('p50_ms', '—')} ms, p95 {conc.get('p95_ms', '—')} ms |",
+        ]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One of the report's conclusions, tested as "``better`` beats ``worse``" on the listed metrics."""
+
+    text: str
+    better: tuple[str, ...]  # each must beat every variant in ``worse`` (on every metric both have)
+    worse: tuple[str, ...]  # empty: the members results.json records for each ``better`` ensemble
+    metrics: tuple[str, ...]
+
+    def pairs(self, results: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+        """(better, worse) pairs of variants both in results.json."""
+        return [
+            (b, w)
+            for b in self.better
+            if b in results
+            for w in (self.worse or results[b].get("members", ()))
+            if w in results and w != b
+        ]
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "Fine-tuning beats freezing",
+        ("single-concat", "single-cross", "multi-cross", "multi-cross-shared", "multi-cross-shared-contrastive"),
+        ("frozen",),
+        METRICS,
+    ),
+    Claim("Single-task models beat one multitask model", ("single-cross",), ("multi-cross",), METRICS),
+    Claim(
+        "Cross encoding beats concatenated embeddings on STS", ("single-cross",), ("single-concat",), (STS,)
+    ),
+    Claim(
+        "Cross encoding beats concatenated embeddings on Quora", ("single-cross",), ("single-concat",), (QUORA,)
+    ),
+    Claim("The shared layer helps", ("multi-cross-shared",), ("multi-cross",), (*METRICS, "overall")),
+    Claim(
+        "The contrastive objective helps",
+        ("multi-cross-shared-contrastive",),
+        ("multi-cross-shared",),
+        (*METRICS, "overall"),
+    ),
+    Claim("The larger backbone (6 vs 3 layers) helps", ("single-cross",), ("small-l3",), METRICS),
+    Claim("Full fine-tuning beats LoRA", ("single-cross-full",), ("single-cross",), (SST, STS)),
+    Claim("The ensemble beats each of its members", ("ensemble",), (), (*METRICS, "overall")),
+)
+
+
+CLEAR = 0.95  # a comparison is clear when the paired bootstrap puts P(better > worse) at least this far from 1/2
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim checked against results.json: its comparisons (better, worse, metric, difference, P) and verdict."""
+
+    claim: Claim
+    comparisons: list[tuple[str, str, str, float, float | None]]
+
+    @property
+    def wins(self) -> int:
+        return sum(d > 0 for _, _, _, d, _ in self.comparisons)
+
+    @property
+    def clear(self) -> int:
+        return sum(p >= CLEAR or p <= 1 - CLEAR for p in self.tested)
+
+    @property
+    def tested(self) -> list[float]:
+        return [p for *_, p in self.comparisons if p is not None]
+
+    @property
+    def text(self) -> str:
+        n = len(self.comparisons)
+        verdict = "holds" if self.wins == n else "does not hold" if self.wins == 0 else "mixed"
+        return verdict + (" only within noise" if self.tested and self.clear == 0 else "")
+
+    @property
+    def counts(self) -> str:
+        noise = f"; {self.clear} of {len(self.tested)} clear at P ≥ {CLEAR}" if self.tested else ""
+        return f"{self.wins}/{len(self.comparisons)} comparisons{noise}"
+
+
+def verdicts(assets: Path) -> list[Verdict]:
+    """Each claim with its comparisons on results.json; P is the share of paired bootstrap resamples of the dev
+    items in which the first variant wins (from the shipped dev predictions; None for a local run without them)."""
+    results = read_results(assets)
+    return [
+        Verdict(
+            claim,
+            [
+                (b, w, m, results[b][m] - results[w][m], prob_better(assets, b, w, m))
+                for b, w in claim.pairs(results)
+                for m in claim.metrics
+                if m in results[b] and m in results[w]
+            ],
+        )
+        for claim in CLAIMS
+    ]
+
+
+def _best_overall(assets: Path) -> str | None:
+    scored = {name: r["overall"] for name, r in read_results(assets).items() if "overall" in r}
+    if not scored:
+        return None
+    best = max(scored, key=scored.__getitem__)
+    bounds = interval(assets, best, "overall")
+    width = f" (95% bootstrap interval over the dev items: {bounds[0]:.3f}–{bounds[1]:.3f})" if bounds else ""
+    return f"- **Best overall**: {best} {scored[best]:.4f}{width}."
+
+
+def findings(assets: Path) -> str:
+    """Each claim checked against results.json: holds, does not hold, or mixed, with every comparison behind it.
+
+    One seed per variant, so a difference with P between 0.05 and 0.95 is within the noise of the dev set alone.
+    """
+    results = read_results(assets)
+    lines = []
+    for v in verdicts(assets):
+        if not v.comparisons:
+            lines.append(f"- **{v.claim.text}**: not measured yet.")
+            continue
+        detail = "; ".join(
+            f"{b} {results[b][m]:.3f} vs {w} {results[w][m]:.3f} {METRIC_NAMES[m]} "
+            f"({d:+.3f}, " + ("P —" if p is None else f"P {p:.2f}") + ")"
+            for b, w, m, d, p in v.comparisons
+        )
+        lines.append(f"- **{v.claim.text}** — {v.text} ({v.counts}): {detail}.")
+    best = _best_overall(assets)
+    return "\n".join(lines + ([best] if best else []))
+
+
+def findings_summary(assets: Path) -> str:
+    """One line per claim: its verdict and how many comparisons are clear (the details are in docs/findings.md)."""
+    lines = [
+        f"- **{v.claim.text}** — {v.text} ({v.counts})." if v.comparisons else f"- **{v.claim.text}**: not measured."
+        for v in verdicts(assets)
+    ]
+    best = _best_overall(assets)
+    return "\n".join(lines + ([best] if best else []))
+
+
+def seeds_table(assets: Path) -> str:
+    """Each seed study in seeds.json: per metric, every seed's dev value, their mean, sd and range."""
+    lines = ["| variant | metric | seed: dev value | mean | sd | range |", "|---|---|---|---|---|---|"]
+    for variant, entry in read_seeds(assets).items():
+        for key, s in spread(entry).items():
+            values = ", ".join(f"{seed}: {run[key]:.4f}" for seed, run in entry["seeds"].items())
+            lines.append(
+                f"| {variant} | {METRIC_NAMES[key]} | {values} | {s['mean']:.4f} | {s['sd']:.4f} "
+                f"| {s['max'] - s['min']:.4f} |"
+            )
+    return "\n".join(lines)
+
+
+SECTIONS: dict[str, Callable[[Path], str]] = {
+    "models": models_table,
+    "benchmarks": benchmark_table,
+    "findings-summary": findings_summary,
+    "findings": findings,
+    "seeds": seeds_table,
+}
+
+
+def render(text: str, assets: Path) -> str:
+    """``text`` with every ``<!-- BEGIN:name -->...<!-- END:name -->`` section it has regenerated."""
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- BEGIN:{name} -->\n).*?(<!-- END:{name} -->)", re.S)
+        if pattern.search(text):
+            text = pattern.sub(lambda m, make=make: m.group(1) + make(assets) + "\n" + m.group(2), text)
+    return text
+
+
+def write_docs(assets: Path, documents: list[Path]) -> list[Path]:
+    """Regenerate the generated sections of each document (the README, docs/findings.md) in place."""
+    for path in documents:
+        write_text_atomic(path, render(path.read_text(), assets))
+    return documents

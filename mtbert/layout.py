@@ -1,0 +1,66 @@
+"""The one module that knows the repository's folder layout. Everything else receives paths.
+
+::
+
+    <repo>/assets/                     ASSETS: what ships
+        checkpoints/<variant>/          checkpoint directories (see mtbert.checkpoint)
+        predictions/<variant>/<task>-<split>-predictions.csv   id-only dev predictions
+        results.json  seeds.json  hard_cases.json  benchmark.json  app_benchmark.json
+    <repo>/train/configs/<name>.toml   PRESETS: training presets
+    <repo>/README.md, <repo>/docs/findings.md   generated tables and findings
+    <repo>/runs/                        RUNS: training output (ignored by git)
+    <repo>/../shared/data/              the CS224N data files (default data directory)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ASSETS = REPO / "assets"
+PRESETS = REPO / "train" / "configs"
+README = REPO / "README.md"
+FINDINGS = REPO / "docs" / "findings.md"
+RUNS = Path("runs")  # relative: training output goes under the working directory
+
+
+def default_data_dirs() -> list[Path]:
+    """Where the CS224N files are looked for when neither --data-dir nor $MTBERT_DATA_DIR says."""
+    return [Path.cwd().parent / "shared" / "data", REPO.parent / "shared" / "data"]
+
+
+def checkpoints_dir(assets: Path) -> Path:
+    return assets / "checkpoints"
+
+
+def checkpoint_dir(assets: Path, variant: str) -> Path:
+    return assets / "checkpoints" / variant
+
+
+def predictions_dir(assets: Path, variant: str) -> Path:
+    return assets / "predictions" / variant
+
+
+def predictions_file(assets: Path, variant: str, task: str, split: str = "dev") -> Path:
+    """A variant's shipped predictions for one task, as ``evaluation.write_report`` names them."""
+    return predictions_dir(assets, variant) / prediction_file_name(task, split)
+
+
+def prediction_file_name(task: str, split: str) -> str:
+    return f"{task}-{split}-predictions.csv"
+
+
+def results_file(assets: Path) -> Path:
+    return assets / "results.json"
+
+
+def seeds_file(assets: Path) -> Path:
+    return assets / "seeds.json"
+
+
+def hard_cases_file(assets: Path) -> Path:
+    return assets / "hard_cases.json"
+
+
+def preset_file(presets: Path, name: str) -> Path:
+    return presets / f"{name}.toml"

@@ -1,0 +1,31 @@
+"""The app API answers as recorded in ``api_answers.json.gz`` for every shipped variant (the behaviour lock of the
+restructure). After an intended change of a shipped model or answer, record anew:
+``python -m tests.golden.api_answers record``."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+from mtbert.layout import ASSETS, checkpoints_dir
+from tests.golden.api_answers import GOLDEN, collect, differences
+from train.benchmark_app import start_app
+
+
+def test_every_endpoint_answers_as_recorded():
+    golden = json.loads(gzip.decompress(GOLDEN.read_bytes()))
+    variants = sorted(p.name for p in checkpoints_dir(ASSETS).iterdir() if p.is_dir())
+    process, url, _ = start_app(ASSETS)
+    try:
+        answers = json.loads(json.dumps(collect(url, variants)))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert set(answers) == set(golden)
+    diffs = differences(golden, answers, tol=1e-6)
+    assert not diffs, "\n".join(diffs[:20])
+
+
+def test_the_comparison_sees_a_changed_number():
+    assert differences({"a": [1.0, {"plot": '{"z": [0.5]}'}]}, {"a": [1.0, {"plot": '{"z": [0.5000011]}'}]})
+    assert not differences({"a": [1.0]}, {"a": [1.0000001]})
