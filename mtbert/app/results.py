@@ -16,7 +16,7 @@ from mtbert.tasks import PARAPHRASE, SENTIMENT, SIMILARITY
 
 HELP = (
     "**How to read this.** Dev-set scores of every shipped variant (SST and Quora: "
-    "accuracy; STS: Pearson correlation; overall = (SST + Quora + (Pearson + 1) / 2) / 3). "
+    f"accuracy; STS: Pearson correlation; {task_registry.OVERALL_FORMULA}). "
     "Pick a variant to see its confusion matrices and STS predictions against gold."
 )
 COST_LABELS = dict(zip(COST_KEYS, ("trained params", "train s", "best epoch"), strict=True))
