@@ -1,7 +1,7 @@
 """mtbert lab: a Gradio app over the shipped checkpoints in assets/.
 
-``python app.py [--host 127.0.0.1] [--port 7860] [--assets assets]``. This file only wires the UI: each tab is
-built by its module in ``mtbert/app/`` (layout, handlers and events), over one ``VariantStore``.
+``python app.py [--host 127.0.0.1] [--port 7860] [--assets assets] [--data-dir DIR]``. This file only wires the
+UI: each tab is built by its module in ``mtbert/app/`` (layout, handlers and events), over one ``VariantStore``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 
-from mtbert.app import api, batch_tab, cases, compare, playground, results  # noqa: E402
+from mtbert.app import api, batch_tab, cases, compare, explorer, playground, results  # noqa: E402
 from mtbert.app.store import VariantStore  # noqa: E402
 from mtbert.app.ui import THEME, broken_notice, default_variant, variant_choices  # noqa: E402
 from mtbert.layout import ASSETS  # noqa: E402
@@ -27,9 +27,8 @@ TITLE = (
 )
 
 
-def build_app(assets_dir: Path = ASSETS) -> gr.Blocks:
-    """The whole app. Models load lazily, once per variant, sharing each backbone's weights in memory."""
-    store = VariantStore(assets_dir)
+def build_app(store: VariantStore) -> gr.Blocks:
+    """The whole app over ``store``. Models load lazily, once per variant, sharing each backbone's weights."""
     default, choices = default_variant(store), variant_choices(store)
     with gr.Blocks(title="mtbert lab — multitask BERT explorer", analytics_enabled=False) as demo:
         gr.Markdown(TITLE)
@@ -45,6 +44,8 @@ def build_app(assets_dir: Path = ASSETS) -> gr.Blocks:
                 compare_tab = compare.build(store, choices)
             with gr.Tab("Hard cases", id="hard"):
                 cases.build(store, playground_tab, compare_tab, tabs)
+            with gr.Tab("Explorer", id="explorer"):
+                explorer.build(store, playground_tab, tabs)
             with gr.Tab("Results", id="results"):
                 results.build(store, choices, default, demo)
             with gr.Tab("Batch", id="batch"):
@@ -61,9 +62,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--assets", type=Path, default=ASSETS, help="folder with checkpoints/ and results")
+    parser.add_argument("--data-dir", type=Path, help="the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")
     args = parser.parse_args(argv)
-    build_app(args.assets).launch(
-        server_name=args.host, server_port=args.port, share=False, theme=THEME, footer_links=["api"], show_error=True
+    store = VariantStore(args.assets, args.data_dir)
+    build_app(store).launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=False,
+        theme=THEME,
+        footer_links=["api"],
+        show_error=True,
+        css=cases.CSS + explorer.CSS,
+        head=cases.hover_titles(store),
     )
 
 

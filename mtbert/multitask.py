@@ -91,9 +91,7 @@ class PredictAPI:
     def class_names(self, task: str) -> list[str]:
         """Class names of a ``classes`` or ``probability`` task as this model predicts it."""
         model = self.model_for(task)
-        return task_registry.get(task).labels(
-            task_registry.num_classes(task, model.head_config.num_sentiment_classes)
-        )
+        return task_registry.get(task).labels(task_registry.num_classes(task, model.head_config.num_sentiment_classes))
 
     @property
     def sentiment_labels(self) -> list[str]:

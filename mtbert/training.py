@@ -448,9 +448,7 @@ class Trainer:
         self.save_state()
 
     def evaluate_dev(self) -> EvalReport:
-        return evaluate(
-            self.model, self.data_dir, "dev", self.tasks, self.config.sst_file, self.config.eval_batch_size
-        )
+        return evaluate(self.model, self.data_dir, "dev", self.tasks, self.config.sst_file, self.config.eval_batch_size)
 
     def save_best(self, report: EvalReport, score: float) -> None:
         """Save the current model as ``best/`` with its dev metrics and training cost so far."""

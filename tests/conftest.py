@@ -72,9 +72,18 @@ def app_assets(tmp_path_factory: pytest.TempPathFactory, small_data: Path, backb
     return build_test_assets(tmp_path_factory.mktemp("assets"), small_data, backbone_cache)
 
 
+class AppServer(str):
+    """The URL of a running ``app.py`` (a str), with the path of its log."""
+
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
 @pytest.fixture(scope="session")
 def app_server(app_assets: Path, tmp_path_factory: pytest.TempPathFactory):
-    """``python app.py`` on the test assets, on a free port; yields its URL."""
+    """``python app.py`` on the test assets, on a free port; yields its URL (with ``.log``, the server's log)."""
     import socket
     import subprocess
     import sys
@@ -91,6 +100,7 @@ def app_server(app_assets: Path, tmp_path_factory: pytest.TempPathFactory):
         cwd=repo,
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 90
@@ -105,7 +115,9 @@ def app_server(app_assets: Path, tmp_path_factory: pytest.TempPathFactory):
     else:
         process.kill()
         raise RuntimeError(f"app.py did not answer within 90 s; see {log.name}")
-    yield url
+    server = AppServer(url)
+    server.log = Path(log.name)
+    yield server
     process.terminate()
     process.wait(timeout=20)
     log.close()

@@ -62,7 +62,7 @@ def test_task_names_are_compared_only_in_the_task_registry():
 
 def test_the_comparison_finder_finds_each_form(tmp_path):
     path = tmp_path / "x.py"
-    lines = ['t == "sentiment"', 't != tasks.SIMILARITY', 't in ("paraphrase", "x")', "t == SENTIMENT", "t == other"]
+    lines = ['t == "sentiment"', "t != tasks.SIMILARITY", 't in ("paraphrase", "x")', "t == SENTIMENT", "t == other"]
     path.write_text("\n".join(lines) + "\n")
     found = [int(c.rsplit(":", 1)[1]) for c in _task_comparisons_in(path, tmp_path)]
     assert found == [1, 2, 3, 4]

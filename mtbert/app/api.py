@@ -7,10 +7,12 @@ from typing import Any
 import gradio as gr
 
 from mtbert import tasks as task_registry
+from mtbert.app.explorer import explore_records
 from mtbert.app.playground import predict_with
 from mtbert.app.service import InputError
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import user_errors
+from mtbert.app.whatif import live, what_if
 from mtbert.tasks import PARAPHRASE, SENTIMENT, SIMILARITY
 
 
@@ -31,7 +33,8 @@ def predict_pair(
 
 
 def register(store: VariantStore) -> None:
-    """Add the named endpoints /predict_sentiment, /predict_paraphrase, /predict_similarity and /predict_pair."""
+    """Add the named endpoints /predict_sentiment, /predict_paraphrase, /predict_similarity, /predict_pair,
+    /explore, /what_if and /live."""
 
     @user_errors
     def predict_sentiment(text: str, variant: str) -> dict[str, float]:
@@ -55,10 +58,43 @@ def register(store: VariantStore) -> None:
         """Paraphrase or similarity for a pair, with every layer's attention when ``attentions`` is true."""
         return predict_pair(store, sentence_a, sentence_b, task, variant, attentions)
 
+    @user_errors
+    def explore(
+        task: str,
+        variant: str,
+        other: str,
+        gold: str,
+        predicted: str,
+        min_error: float,
+        length: str,
+        overlap: str,
+        word: str,
+        disagree_only: bool,
+    ) -> dict[str, Any]:
+        """The Explorer: every dev prediction of a variant for a task that passes the filters, with its error, the
+        second variant's prediction when one is named, and the metric per slice."""
+        args = (task, variant, other, gold, predicted, min_error, length, overlap, word, disagree_only)
+        return explore_records(store, *args)
+
+    @user_errors
+    def what_if_api(task: str, sentence_a: str, sentence_b: str, variant: str) -> dict[str, Any]:
+        """Leave-one-out importance (token, score in [-1, 1]) of the explained task and, for a pair, the answer with
+        A and B swapped."""
+        out = what_if(store, task, sentence_a, sentence_b, variant)
+        return {"leave_one_out": out["loo"], "explained": out["loo_note"], "swap": out["swap"]}
+
+    @user_errors
+    def live_api(task: str, sentence_a: str, sentence_b: str, variant: str) -> str:
+        """Every prediction the variant makes for the input, as one line (what the Playground shows while typing)."""
+        return live(store, task, sentence_a, sentence_b, variant)
+
     for fn, name in (
         (predict_sentiment, "predict_sentiment"),
         (predict_paraphrase, "predict_paraphrase"),
         (predict_similarity, "predict_similarity"),
         (predict_pair_api, "predict_pair"),
+        (explore, "explore"),
+        (what_if_api, "what_if"),
+        (live_api, "live"),
     ):
         gr.api(fn, api_name=name)

@@ -22,7 +22,11 @@ HELP = (
 
 
 def batch_predict(
-    store: VariantStore, file: str, task: str, variant: str, progress: Any = gr.Progress()  # noqa: B008
+    store: VariantStore,
+    file: str,
+    task: str,
+    variant: str,
+    progress: Any = gr.Progress(),  # noqa: B008
 ) -> tuple[str, str]:
     """Predict every row of an uploaded CSV; returns a CSV with prediction columns."""
     if not file:

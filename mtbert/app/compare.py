@@ -12,6 +12,7 @@ from mtbert.app.plots import attention_figure
 from mtbert.app.service import ALL_TASKS, InputError, disagreement
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import SINGLE_TASKS, event
+from mtbert.multitask import AttentionView
 from mtbert.tasks import SENTIMENT, SIMILARITY
 
 MAX_COMPARE = 4
@@ -20,12 +21,14 @@ PRESET_PAIR = ("A man is slicing a tomato on a cutting board.", "A man cuts a to
 HELP = (
     "**How to read this.** The same input goes through 2–4 variants. The table shows each "
     "prediction, the line below says where they disagree, and each variant's last-layer "
-    "attention (mean over heads; for a concat model, sentence A's own pass) is drawn below. "
+    "attention (mean over heads; for a concat model, sentence A's own pass) is drawn below: pick a layer and a "
+    "head to see the same one in every variant. "
     "*Preset* runs the report's central comparison: "
     "`single-concat` (two separate sentence embeddings) against `single-cross` (one pass "
     "over both sentences)."
 )
 PLOTS = tuple(f"plot{i}" for i in range(MAX_COMPARE))
+HEADS = ["mean", "rollout", *(str(h) for h in range(12))]
 
 
 def compare(store: VariantStore, task: str, sentence_a: str, sentence_b: str, variants: list[str]) -> dict[str, Any]:
@@ -34,14 +37,27 @@ def compare(store: VariantStore, task: str, sentence_a: str, sentence_b: str, va
         raise InputError(f"pick between 2 and {MAX_COMPARE} variants")
     task = SENTIMENT if task in ALL_TASKS else task
     results = {name: predict_with(store, task, sentence_a, sentence_b, name) for name in variants}
+    views = {name: results[name].views[task][0] for name in variants}
     out: dict[str, Any] = {
         "table": [[name, results[name].summary(task)] for name in variants],
         "line": disagreement(task, results),
+        "views": views,
     }
+    return out | heads(views, None, "mean")
+
+
+def heads(views: dict[str, AttentionView], layer: int | None, head: str) -> dict[str, Any]:
+    """The same layer and head (or the head mean, or rollout) of each compared variant, side by side; a layer past
+    a variant's last is drawn at its last (variants can differ in depth), and the default is each one's last."""
+    out: dict[str, Any] = {}
+    names = list(views)
     for i, plot in enumerate(PLOTS):
-        if i < len(variants):
-            view = results[variants[i]].views[task][0]
-            figure = attention_figure(view, view.attentions.shape[0] - 1, "mean", title=f"{variants[i]}: ")
+        if i < len(names):
+            view = views[names[i]]
+            last = view.attentions.shape[0] - 1
+            shown = last if layer is None else min(int(layer) - 1, last)
+            chosen = head if head in ("mean", "rollout") or int(head) < view.attentions.shape[1] else "mean"
+            figure = attention_figure(view, shown, chosen, title=f"{names[i]}: ")
             out[plot] = gr.update(value=figure, visible=True)
         else:
             out[plot] = gr.update(value=None, visible=False)
@@ -82,9 +98,22 @@ def build(store: VariantStore, choices: list[tuple[str, str]]) -> CompareTab:
         headers=["variant", "prediction"], datatype=["str", "str"], interactive=False, elem_id="compare-table"
     )
     line = gr.Markdown(elem_id="compare-line")
+    views = gr.State({})
+    with gr.Row():
+        layer = gr.Slider(1, 6, value=6, step=1, label="Layer (the same for every variant)", elem_id="compare-layer")
+        head = gr.Dropdown(HEADS, value="mean", label="Head (the same for every variant)", elem_id="compare-head")
     with gr.Row():
         plots = [gr.Plot(visible=False) for _ in PLOTS]
-    outputs = dict(zip(("table", "line", *PLOTS), (table, line, *plots), strict=True))
+    outputs = dict(zip(("table", "line", "views", *PLOTS), (table, line, views, *plots), strict=True))
+    plot_outputs = dict(zip(PLOTS, plots, strict=True))
+    for control in (layer, head):
+        control.change(
+            event(heads, None, plot_outputs),
+            [views, layer, head],
+            plots,
+            api_visibility="private",
+            show_progress="hidden",
+        )
     inputs = [task, sentence_a, sentence_b, variants]
     button.click(event(compare, store, outputs), inputs, list(outputs.values()), api_name="compare")
     preset_outputs = dict(zip(("task", "a", "b", "variants"), inputs, strict=True))

@@ -1,4 +1,5 @@
-"""Explanations for one input: attention maps (per head, head mean, rollout) and integrated-gradients saliency."""
+"""Explanations for one input: attention maps (per head, head mean, rollout), integrated-gradients saliency and
+leave-one-out importance."""
 
 from __future__ import annotations
 
@@ -93,4 +94,42 @@ def integrated_gradients(
             attributions = lig.attribute(ids, baselines=baseline, n_steps=n_steps, internal_batch_size=n_steps)
         scores = attributions.sum(-1)[0].detach().numpy()
         results.append(Saliency(model.tokenizer.convert_ids_to_tokens(ids[0].tolist()), scores))
+    return results, explained
+
+
+def leave_one_out(model: MultitaskModel, task: str, a: str, b: str | None = None) -> tuple[list[Saliency], str]:
+    """Leave-one-out importance: how much the explained output (as ``integrated_gradients`` names it) drops when
+    one word piece is removed from the input, the other input of a concat pair held as it is.
+
+    Returns one Saliency per model input ([CLS] and [SEP] keep 0) and a description of the explained output.
+    """
+    model.eval()
+    items = model.items_for([Example("0", a, b)])
+    inputs = bucketed_batches(items, 1, shuffle=False)[0].inputs
+    special = {model.tokenizer.cls_token_id, model.tokenizer.sep_token_id}
+    spec = task_registry.get(task)
+    results = []
+    with torch.no_grad():
+        pooled = [model.embed(x)[0] for x in inputs]
+        full = model.head_output(task, pooled)
+        target = int(full.argmax(-1)) if spec.output == "classes" else None
+        explained = (
+            f"logit of class '{model.class_names(task)[target]}'"
+            if target is not None
+            else f"{task} {'logit' if spec.output == 'probability' else 'score'}"
+        )
+        value = float(full[0, target] if target is not None else full[0])
+        for k, x in enumerate(inputs):
+            ids = x["input_ids"][0]
+            positions = [i for i, t in enumerate(ids.tolist()) if t not in special]
+            scores = np.zeros(len(ids), dtype=np.float32)
+            if positions:
+                keep = [torch.cat([torch.arange(0, i), torch.arange(i + 1, len(ids))]) for i in positions]
+                reduced = {key: torch.stack([t[0][idx] for idx in keep]) for key, t in x.items()}  # (P, T - 1)
+                own = model.embed(reduced)[0]
+                parts = [own if j == k else p.expand(len(positions), -1) for j, p in enumerate(pooled)]
+                out = model.head_output(task, parts)
+                without = out[:, target] if target is not None else out
+                scores[positions] = (value - without).cpu().numpy()
+            results.append(Saliency(model.tokenizer.convert_ids_to_tokens(ids.tolist()), scores))
     return results, explained

@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from mtbert.app import attention, whatif
 from mtbert.app.plots import attention_figure, similarity_scale
 from mtbert.app.service import Prediction, explain_input, focus_task, head_choices, predict_input
 from mtbert.app.store import VariantStore
@@ -110,23 +111,27 @@ def build(store: VariantStore, choices: list[tuple[str, str]], default: str | No
             paraphrase_out = gr.Label(label="Paraphrase", visible=False)
             similarity_out = gr.Plot(label="Similarity", visible=False)
             note = gr.Markdown(elem_id="note")
+    inputs = [task, sentence_a, sentence_b, variant]
+    examples = [[*e, default_variant(store, e[0])] for e in EXAMPLES if default_variant(store, e[0])]
+    gr.Examples(examples, inputs=inputs, api_visibility="private")
     with gr.Row():
         layer = gr.Slider(1, 6, value=6, step=1, label="Layer")
         head = gr.Dropdown(["mean", "rollout"], value="mean", label="Head (mean, rollout, or one head)")
         which = gr.Radio(["pair"], value="pair", label="Input")
         a_to_b = gr.Checkbox(label="Only the A→B block (cross-encoded pairs)")
     heatmap = gr.Plot(label="Attention", elem_id="heatmap")
+    gallery = attention.build(views_state, which, layer, head)
     saliency_out = gr.HighlightedText(
-        label="Token saliency", combine_adjacent=False, show_legend=False, elem_id="saliency"
+        label="Token saliency (integrated gradients)", combine_adjacent=False, show_legend=False, elem_id="saliency"
     )
     saliency_note = gr.Markdown()
+    what_if, what_if_outputs = whatif.build(store, inputs)
     components = (sentiment_out, paraphrase_out, similarity_out, note, views_state, layer, which, heatmap)
     outputs = dict(zip(OUTPUTS, (*components, focus_state, head), strict=True))
-    inputs = [task, sentence_a, sentence_b, variant]
-    examples = [[*e, default_variant(store, e[0])] for e in EXAMPLES if default_variant(store, e[0])]
-    gr.Examples(examples, inputs=inputs, api_visibility="private")
     button.click(event(run, store, outputs), inputs, list(outputs.values()), api_name="playground").then(
-        event(saliency, store), inputs, [saliency_out, saliency_note], api_name="saliency"
+        attention.grid, [views_state, which], gallery, api_visibility="private", show_progress="hidden"
+    ).then(event(saliency, store), inputs, [saliency_out, saliency_note], api_name="saliency").then(
+        what_if, inputs, list(what_if_outputs.values()), api_visibility="private", api_name="playground_what_if"
     )
     for control in (layer, head, which, a_to_b):
         control.change(

@@ -191,8 +191,60 @@ def head_choices(view: AttentionView) -> list[str]:
     return ["mean", "rollout"] + [str(h) for h in range(view.attentions.shape[1])]
 
 
+def _abbreviation(name: str, k: int) -> str:
+    parts = name.split("-")
+    if len(parts) == 1:
+        return name[: max(k, 3)]
+    return "".join(p[0] for p in parts[:-1]) + parts[-1][:k]
+
+
+def short_names(names: list[str], limit: int = 4) -> dict[str, str]:
+    """Short, distinct column names for variants: a name up to ``limit`` characters stays; a longer one becomes the
+    initials of its hyphenated parts, the last part lengthened until no two names collide
+    (single-cross -> scr, single-concat -> sco, multi-cross-shared -> mcs, ensemble -> ens)."""
+    long = [n for n in names if len(n) > limit]
+    short = {n: n for n in names if len(n) <= limit}
+    for name in long:
+        k = 1
+        while k < len(name) and (
+            _abbreviation(name, k) in short.values()
+            or any(_abbreviation(other, k) == _abbreviation(name, k) for other in long if other != name)
+        ):
+            k += 1
+        short[name] = _abbreviation(name, k)
+    return {n: short[n] for n in names}
+
+
+def distance_from_gold(task: str, gold: Any, value: Any) -> float:
+    """How far a displayed prediction is from gold, on 0-1: |score - gold| / (max / 2), |p - gold|, or class steps
+    over the class count - 1. A class may be given as its index, "index name" or its name; 0 when unreadable."""
+    spec = task_registry.get(task)
+
+    def number(x: Any) -> float:
+        text = str(x).strip()
+        head = text.split()[0] if text else ""
+        try:
+            return float(head)
+        except ValueError:
+            return float(spec.class_names.index(text)) if text in spec.class_names else float("nan")
+
+    distance = abs(number(value) - number(gold))
+    if distance != distance:  # NaN: nothing to compare
+        return 0.0
+    if spec.output == "score":
+        return min(distance / spec.max_score * 2, 1.0)
+    if spec.output == "probability":
+        return min(distance, 1.0)
+    return min(distance / max(len(spec.class_names) - 1, 1), 1.0)
+
+
 def hard_case_table(category: dict[str, Any]) -> pd.DataFrame:
-    """A category's examples as a table: sentences, gold label, then one column per variant's prediction."""
+    """A category's examples as a table: sentences, gold label, then one column per variant's prediction.
+
+    Numbers have 2 decimals; a classes task's gold label and predictions show the class index.
+    """
+    task = category.get("task", task_registry.SIMILARITY)
+    classes = task_registry.get(task).output == "classes"
     rows = []
     for example in category.get("examples", []):
         row = {
@@ -200,10 +252,15 @@ def hard_case_table(category: dict[str, Any]) -> pd.DataFrame:
             "sentence2": example.get("sentence2", ""),
             "gold": round(example["gold"], 2) if isinstance(example.get("gold"), float) else example.get("gold"),
         }
+        if classes:
+            row["gold"] = str(row["gold"]).split()[0]
         for variant, value in example.get("predictions", {}).items():
-            row[variant] = round(value, 3) if isinstance(value, float) else value
+            if isinstance(value, float):
+                row[variant] = round(value, 2)
+            else:
+                row[variant] = str(value).split()[0] if classes else value
         rows.append(row)
     frame = pd.DataFrame(rows)
-    if not task_registry.is_pair(category.get("task", task_registry.SIMILARITY)) and "sentence2" in frame:
+    if not task_registry.is_pair(task) and "sentence2" in frame:
         frame = frame.drop(columns="sentence2")
     return frame

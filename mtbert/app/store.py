@@ -22,8 +22,9 @@ COST_KEYS = ("trainable_parameters", "train_seconds", "best_epoch")
 class VariantStore:
     """Loads each variant once, on first use, sharing one in-memory copy of each backbone's weights."""
 
-    def __init__(self, assets_dir: Path) -> None:
+    def __init__(self, assets_dir: Path, data_dir: Path | None = None) -> None:
         self.assets_dir = assets_dir
+        self.data_dir = data_dir  # the CS224N files (None: $MTBERT_DATA_DIR or ../shared/data when there)
         self.variants = {v.name: v for v in discover(assets_dir)}
         self.cache = BackboneCache()
         self._models: dict[str, Model] = {}

@@ -96,9 +96,11 @@ RULES: tuple[Rule, ...] = (
         PARAPHRASE,
         "Gold 'not duplicate', the reference model's duplicate probability at least 0.5, word Jaccard overlap at "
         "least 0.5. Ranked by overlap times probability.",
-        lambda r: r.gold == 0
-        and task_registry.get(PARAPHRASE).is_positive(r.probability)
-        and jaccard(r.sentence1, r.sentence2) >= 0.5,
+        lambda r: (
+            r.gold == 0
+            and task_registry.get(PARAPHRASE).is_positive(r.probability)
+            and jaccard(r.sentence1, r.sentence2) >= 0.5
+        ),
         lambda r: jaccard(r.sentence1, r.sentence2) * r.probability,
     ),
     Rule(

@@ -106,12 +106,8 @@ CLAIMS: tuple[Claim, ...] = (
         METRICS,
     ),
     Claim("Single-task models beat one multitask model", ("single-cross",), ("multi-cross",), METRICS),
-    Claim(
-        "Cross encoding beats concatenated embeddings on STS", ("single-cross",), ("single-concat",), (STS,)
-    ),
-    Claim(
-        "Cross encoding beats concatenated embeddings on Quora", ("single-cross",), ("single-concat",), (QUORA,)
-    ),
+    Claim("Cross encoding beats concatenated embeddings on STS", ("single-cross",), ("single-concat",), (STS,)),
+    Claim("Cross encoding beats concatenated embeddings on Quora", ("single-cross",), ("single-concat",), (QUORA,)),
     Claim("The shared layer helps", ("multi-cross-shared",), ("multi-cross",), (*METRICS, "overall")),
     Claim(
         "The contrastive objective helps",

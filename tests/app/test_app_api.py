@@ -27,6 +27,9 @@ def test_named_endpoints_are_exactly_the_predict_functions(client):
         "/predict_paraphrase",
         "/predict_similarity",
         "/predict_pair",
+        "/explore",
+        "/what_if",
+        "/live",
     }
 
 
@@ -68,6 +71,29 @@ def test_playground_saliency_and_compare(client):
     assert "integrated gradients" in note and "[sentence B] " in [s["token"] for s in spans]
     table, line, *_ = client.predict("paraphrase", *PAIR, ["multi-cross", "single-cross"], api_name="/compare")
     assert [row[0] for row in table["data"]] == ["multi-cross", "single-cross"] and line
+
+
+def test_what_if_and_live_endpoints(client):
+    out = client.predict("similarity", *PAIR, "multi-cross", api_name="/what_if")
+    assert [t for t, _ in out["leave_one_out"]][:2] == ["a ", "man "] or any(
+        s["token"] == "man " for s in out["leave_one_out"]
+    )
+    assert "moves" in out["swap"] and "Leave-one-out" in out["explained"]
+    line = client.predict("similarity", *PAIR, "single-cross", api_name="/live")
+    assert "**similarity**" in line
+    with pytest.raises(AppError, match="Sentence A is empty"):
+        client.predict("similarity", "", PAIR[1], "multi-cross", api_name="/what_if")
+
+
+def test_explore_endpoint_filters_the_dev_predictions(client):
+    out = client.predict(
+        "similarity", "multi-cross", "single-cross", "any", "any", 0.5, "any", "any", "", True, api_name="/explore"
+    )
+    assert out["rows"] and all(row["error"] >= 0.5 for row in out["rows"])
+    assert {"sentence1", "sentence2", "gold", "predicted", "B predicted"} <= set(out["rows"][0])
+    assert "match" in out["summary"] and {s["slice"] for s in out["slices"]} >= {"gold", "length", "overlap"}
+    with pytest.raises(AppError, match="unknown variant"):
+        client.predict("similarity", "/etc/passwd", "none", "any", "any", 0, "any", "any", "", 0, api_name="/explore")
 
 
 @pytest.mark.parametrize(

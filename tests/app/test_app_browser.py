@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mtbert.layout import REPO
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless=new",
@@ -19,12 +21,23 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+SHOTS = REPO / "screenshots"
 
 if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
     pytest.skip(
         "Debian chromium is not installed (apt-get install -y chromium); CI installs it", allow_module_level=True
     )
+
+
+# Error toasts vanish after a few seconds: an observer keeps the text of every one that appears.
+TOAST_OBSERVER = """
+window.__errorToasts = [];
+new MutationObserver(() => {
+  for (const el of document.querySelectorAll('[data-testid="toast-body"].error')) {
+    if (!el.dataset.seen) { el.dataset.seen = "1"; window.__errorToasts.push(el.innerText); }
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +46,38 @@ def page(app_server):
 
     SHOTS.mkdir(exist_ok=True)
     outside: list[str] = []
+    console_errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.add_init_script(TOAST_OBSERVER)
         page.on(
             "request", lambda r: outside.append(r.url) if not r.url.startswith((app_server, "data:", "blob:")) else None
         )
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda err: console_errors.append(f"page error: {err}"))
         page.goto(app_server, wait_until="load")
         page.wait_for_selector("#run", timeout=60_000)
         page.outside_requests = outside
+        page.console_errors = console_errors
+        page.expected_toasts = []
         yield page
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def no_errors(page, app_server):
+    """Every test fails on an error toast it did not ask for, a browser console error, or a server traceback."""
+    console_before, log_before = len(page.console_errors), len(app_server.log_text())
+    page.expected_toasts.clear()
+    yield
+    page.wait_for_timeout(300)
+    toasts = page.evaluate("window.__errorToasts.splice(0)")
+    unexpected = [t for t in toasts if not any(e in t for e in page.expected_toasts)]
+    assert not unexpected, f"error toasts: {unexpected}"
+    assert page.console_errors[console_before:] == [], "browser console errors"
+    new_log = app_server.log_text()[log_before:]
+    assert "Traceback" not in new_log, new_log[-3000:]
 
 
 def tab(page, name: str) -> None:
@@ -70,6 +104,29 @@ def test_playground_pair_shows_predictions_heatmap_and_saliency(page):
     page.screenshot(path=str(SHOTS / "1-playground.png"), full_page=True)
 
 
+def test_attention_grid_opens_a_head_and_what_if_explains(page):
+    # after the pair test's run: every layer x head as one image; a click opens that head above
+    grid = page.locator("#attention-grid img")
+    grid.wait_for(timeout=60_000)
+    page.get_by_label("Only the A→B block").uncheck()
+    box = grid.bounding_box()
+    natural = page.evaluate("document.querySelector('#attention-grid img').naturalWidth")
+    scale = box["width"] / natural
+    step = (72 + 6) * scale
+    x, y = (34 + 4 * 78 + 30) * scale, (34 + 2 * 78 + 30) * scale  # layer 3, head 4
+    grid.click(position={"x": x, "y": y})
+    page.wait_for_function("document.querySelector('#heatmap').innerText.includes('layer 3, head 4')", timeout=30_000)
+    assert step > 10
+    page.wait_for_selector("#loo .textfield", timeout=60_000)
+    assert "A and B swapped" in page.locator("#swap").inner_text()
+    page.get_by_label("Update the predictions as I type").check()
+    page.fill("#sentence-b textarea", "")
+    page.type("#sentence-b textarea", "A woman plays a piano.", delay=20)
+    page.wait_for_function("document.querySelector('#live-line').innerText.includes('similarity')", timeout=30_000)
+    page.get_by_label("Update the predictions as I type").uncheck()
+    page.screenshot(path=str(SHOTS / "1-playground-what-if.png"), full_page=True)
+
+
 def test_html_input_is_shown_as_text_and_empty_input_gets_a_message(page):
     tab(page, "Playground")
     page.get_by_label("sentiment").first.check()
@@ -79,10 +136,27 @@ def test_html_input_is_shown_as_text_and_empty_input_gets_a_message(page):
     page.wait_for_timeout(1500)
     assert page.evaluate("window.__xss") is None
     assert page.locator("img[src='x']").count() == 0
+    page.expected_toasts.append("Sentence A is empty")
     page.fill("#sentence-a textarea", "   ")
     page.click("#run")
     page.wait_for_selector("text=Sentence A is empty", timeout=30_000)
     page.screenshot(path=str(SHOTS / "2-empty-input.png"))
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_every_playground_example_loads_and_runs(page, index):
+    tab(page, "Playground")
+    example = page.locator(f"[data-testid=dataset-cell-{index}-1]").first
+    expected_a = ["A man is playing a guitar.", "How do I learn Python quickly?", "A gorgeous, witty"][index]
+    example.click()
+    page.wait_for_function(
+        f"document.querySelector('#sentence-a textarea').value.startsWith({expected_a!r})", timeout=30_000
+    )
+    page.click("#run")
+    page.wait_for_selector("#heatmap .js-plotly-plot", timeout=60_000)
+    page.wait_for_function("document.querySelector('#note').innerText.trim().length > 0", timeout=30_000)
+    label = ["similarity", "paraphrase", "sentiment"][index]
+    page.wait_for_function(f"/{label}( \\(|:)/.test(document.querySelector('#heatmap').innerText)", timeout=30_000)
 
 
 def test_compare_two_variants(page):
@@ -95,6 +169,12 @@ def test_compare_two_variants(page):
     table = page.locator("#compare-table").inner_text()
     assert "single-concat" in table and "single-cross" in table
     assert page.locator(".js-plotly-plot:visible").count() >= 2
+    page.locator("#compare-head input").fill("5")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.js-plotly-plot')].filter(p => p.innerText.includes('head 5')).length >= 2",
+        timeout=30_000,
+    )
     page.screenshot(path=str(SHOTS / "3-compare.png"), full_page=True)
 
 
@@ -105,6 +185,24 @@ def test_hard_case_opens_in_playground(page):
     text = first_sentence.inner_text().strip()
     page.screenshot(path=str(SHOTS / "4-hard-cases.png"), full_page=True)
     first_sentence.click()
+    page.wait_for_function(
+        f"document.querySelector('#sentence-a textarea').value.startsWith({text[:20]!r})", timeout=30_000
+    )
+    assert page.get_by_role("tab", name="Playground").get_attribute("aria-selected") == "true"
+
+
+def test_explorer_filters_slices_and_opens_a_row_in_the_playground(page):
+    tab(page, "Explorer")
+    page.fill("#explorer-word textarea, #explorer-word input", "man")
+    page.click("#explorer-run")
+    page.wait_for_selector("#explorer-slices .js-plotly-plot", timeout=60_000)
+    summary = page.locator("#explorer-summary").inner_text()
+    assert " of " in summary and "match" in summary
+    first = page.locator("#explorer-table [data-testid=cell-0-0]").first
+    text = first.inner_text().strip()
+    assert "man" in page.locator("#explorer-table").inner_text().lower()
+    page.screenshot(path=str(SHOTS / "5-explorer.png"), full_page=True)
+    first.click()
     page.wait_for_function(
         f"document.querySelector('#sentence-a textarea').value.startsWith({text[:20]!r})", timeout=30_000
     )

@@ -46,7 +46,7 @@ def test_results_hard_cases_batch_and_api(store, tmp_path):
     assert "SST acc" in results.column_names().values()
     case = cases.load_case("Compare", "sentiment", ["a film", "ignored"])
     assert case["b"] == "" and case["c_a"] == "a film" and case["tabs"].selected == "compare"
-    assert cases.column_widths(["sentence1", "sentence2", "gold", "x"]) == ["30%", "30%", "20.0%", "20.0%"]
+    assert cases.column_widths(["sentence1", "sentence2", "gold", "x"]) == ["25%", "25%", "25.0%", "25.0%"]
     csv = tmp_path / "in.csv"
     csv.write_text("sentence1,sentence2\na,b\nc,d\n")
     path, note = batch_tab.batch_predict(store, str(csv), "similarity", "multi-cross", progress=lambda *a, **k: None)
@@ -55,3 +55,81 @@ def test_results_hard_cases_batch_and_api(store, tmp_path):
     assert pair["task"] == "similarity" and len(pair["inputs"][0]["attentions"]) == 6
     with pytest.raises(InputError, match="'paraphrase' or 'similarity'"):
         api.predict_pair(store, *PAIR, "sentiment", "multi-cross", False)
+
+
+def test_explorer_filters_slices_and_a_second_variant(store):
+    from mtbert.app import explorer
+
+    everything = explorer.explore(store, "similarity", "multi-cross", "none", "any", "any", 0, "any", "any", "", False)
+    table = everything["table"]
+    n = len(store.dev_predictions("multi-cross", "similarity"))
+    assert len(table) == n and everything["summary"].startswith(f"{n:,} of {n:,}")
+    assert list(table.columns[:3]) == ["sentence1", "sentence2", "gold"] and table["error"].is_monotonic_decreasing
+    big = explorer.explore(store, "similarity", "multi-cross", "none", "any", "any", 1.0, "any", "any", "", False)
+    assert (big["table"]["error"] >= 1.0).all() and len(big["table"]) < n
+    both = explorer.explore(store, "paraphrase", "multi-cross", "single-cross", "any", "any", 0, "any", "any", "", True)
+    kept = both["table"]
+    assert "B predicted" in kept and ((kept["predicted"] >= 0.5) != (kept["B predicted"] >= 0.5)).all()
+    sentiment = explorer.explore(store, "sentiment", "multi-cross", "none", "2 neutral", "any", 0, "any", "any", "", 0)
+    assert set(sentiment["table"]["gold"]) <= {2} and sentiment["slices"] is not None
+    word = explorer.explore(store, "similarity", "multi-cross", "none", "any", "any", 0, "any", "any", "<b>", False)
+    assert word["table"].empty and word["slices"] is None and word["summary"].startswith("0 of")
+    with pytest.raises(InputError, match="at most 200 characters"):
+        explorer.explore(store, "similarity", "multi-cross", "none", "any", "any", 0, "any", "any", "x" * 10_000, 0)
+    with pytest.raises(InputError, match="unknown variant '../results.json'"):
+        explorer.explore(store, "similarity", "../results.json", "none", "any", "any", 0, "any", "any", "", False)
+    with pytest.raises(InputError, match="filter has a value"):
+        explorer.explore(store, "similarity", "multi-cross", "none", "<script>", "any", 0, "any", "any", "", False)
+    opened = explorer.row_inputs("similarity", list(table.iloc[0]))
+    assert opened["a"] == table.iloc[0]["sentence1"] and opened["b"] == table.iloc[0]["sentence2"]
+
+
+def test_explorer_without_the_data_folder_says_so(app_assets, tmp_path, monkeypatch):
+    from mtbert.app import explorer
+
+    monkeypatch.delenv("MTBERT_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ../shared/data from here
+    monkeypatch.setattr(explorer, "resolve_data_dir", lambda d: (_ for _ in ()).throw(explorer.DataDirNotFound("x")))
+    out = explorer.explore(
+        VariantStore(app_assets), "similarity", "multi-cross", "none", "any", "any", 0, "any", "any", "", False
+    )
+    assert "dev sentences are not here" in out["note"] and "sentence1" not in out["table"]
+
+
+def test_attention_grid_maps_clicks_to_layer_and_head(store):
+    from mtbert.app import attention
+
+    views = playground.run(store, "similarity", *PAIR, "multi-cross")["views"]
+    image = attention.grid(views, "pair")
+    step = attention.CELL + attention.GAP
+    assert image.shape == (attention.MARGIN + 6 * step, attention.MARGIN + 12 * step, 3)
+    x, y = attention.MARGIN + 4 * step + 3, attention.MARGIN + 2 * step + 3  # layer 3, head 4 (index 4: the fifth)
+    assert attention.head_at(views, x, y) == (3, "4")
+    assert attention.head_at(views, 2, 2) is None and attention.grid([], "pair") is None
+    # the map in that cell is that head's attention, row-normalised
+    cell = image[y - 3 : y - 3 + attention.CELL, x - 3 : x - 3 + attention.CELL]
+    expected = attention.thumbnail(views[0].attentions[2, 4])
+    assert (cell == expected).all()
+
+
+def test_what_if_gives_leave_one_out_and_the_swapped_answer(store):
+    from mtbert.app import whatif
+
+    out = whatif.what_if(store, "similarity", *PAIR, "multi-cross")
+    tokens = [t for t, _ in out["loo"]]
+    assert "man " in tokens and "[SEP] " in tokens and "Leave-one-out" in out["loo_note"]
+    assert max(abs(v) for _, v in out["loo"] if v is not None) == pytest.approx(1.0)
+    assert "A and B swapped" in out["swap"] and "moves" in out["swap"]
+    single = whatif.what_if(store, "sentiment", PAIR[0], "", "multi-cross")
+    assert single["swap"] == "" and single["loo"]
+    line = whatif.live(store, "similarity", *PAIR, "multi-cross")
+    assert "**sentiment**" in line and "**paraphrase**" in line and "/ 5" in line
+    assert whatif.live(store, "similarity", "", "", "multi-cross").startswith("Type sentence A")
+
+
+def test_compare_draws_the_same_head_for_every_variant(store):
+    out = compare.compare(store, "similarity", *PAIR, ["multi-cross", "single-concat"])
+    assert set(out["views"]) == {"multi-cross", "single-concat"}
+    redrawn = compare.heads(out["views"], 2, "7")
+    assert "layer 2, head 7" in redrawn["plot0"]["value"].layout.title.text
+    assert "layer 2, head 7" in redrawn["plot1"]["value"].layout.title.text and not redrawn["plot2"]["visible"]
