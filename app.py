@@ -1,7 +1,8 @@
 """mtbert lab: a Gradio app over the shipped checkpoints in assets/.
 
-``python app.py [--host 127.0.0.1] [--port 7860] [--assets assets] [--data-dir DIR]``. This file only wires the
-UI: each tab is built by its module in ``mtbert/app/`` (layout, handlers and events), over one ``VariantStore``.
+``python app.py [--host 127.0.0.1] [--port 7860] [--assets assets] [--data-dir DIR] [--precision int8]``.
+This file only wires the UI: each tab is built by its module in ``mtbert/app/`` (layout, handlers and events),
+over one ``VariantStore``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 
-from mtbert.app import api, batch_tab, cases, compare, explorer, playground, results  # noqa: E402
-from mtbert.app.store import VariantStore  # noqa: E402
+from mtbert.app import api, batch_tab, cases, compare, embeddings, explorer, playground, results, share  # noqa: E402
+from mtbert.app.store import PRECISIONS, VariantStore  # noqa: E402
 from mtbert.app.ui import THEME, broken_notice, default_variant, variant_choices  # noqa: E402
 from mtbert.layout import ASSETS  # noqa: E402
 
+MAX_UPLOAD = "5mb"  # Gradio refuses a larger upload before anything reads it
 TITLE = (
     "# mtbert lab\nA small multitask BERT (sentiment · paraphrase · similarity) on "
     "all-MiniLM-L6-v2 weights. Try inputs, compare head architectures, browse hard cases and results."
@@ -46,11 +48,14 @@ def build_app(store: VariantStore) -> gr.Blocks:
                 cases.build(store, playground_tab, compare_tab, tabs)
             with gr.Tab("Explorer", id="explorer"):
                 explorer.build(store, playground_tab, tabs)
+            with gr.Tab("Embedding map", id="map"):
+                embeddings.build(store)
             with gr.Tab("Results", id="results"):
                 results.build(store, choices, default, demo)
             with gr.Tab("Batch", id="batch"):
                 batch_tab.build(store, choices, default)
         api.register(store)
+        share.build(store, demo, playground_tab)
     demo.queue(default_concurrency_limit=2)
     if default:  # load the opening variant in the background so the first click does not wait for it
         threading.Thread(target=store.model, args=(default,), daemon=True).start()
@@ -63,8 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--assets", type=Path, default=ASSETS, help="folder with checkpoints/ and results")
     parser.add_argument("--data-dir", type=Path, help="the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="int8: dynamic quantisation")
     args = parser.parse_args(argv)
-    store = VariantStore(args.assets, args.data_dir)
+    store = VariantStore(args.assets, args.data_dir, args.precision)
     build_app(store).launch(
         server_name=args.host,
         server_port=args.port,
@@ -74,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         show_error=True,
         css=cases.CSS + explorer.CSS,
         head=cases.hover_titles(store),
+        max_file_size=MAX_UPLOAD,
     )
 
 

@@ -75,6 +75,8 @@ def discover(assets_dir: Path) -> list[Variant]:
     for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []:
         variant = Variant(path.name, path)
         try:
+            if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
+                raise CheckpointError(f"{path} is a link or lies outside {root}: only real folders there are read")
             config = check_checkpoint(path)
             variant.backbone, variant.description, variant.tasks = describe(config, path)
             variant.kind = config["kind"]

@@ -14,6 +14,7 @@ from mtbert import tasks as task_registry
 from mtbert.app.compare import CompareTab
 from mtbert.app.playground import PlaygroundTab
 from mtbert.app.service import distance_from_gold, hard_case_table, short_names
+from mtbert.app.share import download_button
 from mtbert.app.store import VariantStore
 
 HELP = (
@@ -117,6 +118,7 @@ def build(store: VariantStore, playground: PlaygroundTab, compare: CompareTab, t
             column_widths=column_widths(list(frame.columns)),
             elem_classes=["hard-case-table"],
         )
+        download_button(table, f"hard-cases-{category.get('id', 'category')}", frame)
         if task_registry.get(task).output == "classes":
             names = task_registry.get(task).class_names
             gr.Markdown("Classes (gold and predicted): " + ", ".join(f"{i} {n}" for i, n in enumerate(names)) + ".")

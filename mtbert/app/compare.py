@@ -10,6 +10,7 @@ import gradio as gr
 from mtbert.app.playground import predict_with
 from mtbert.app.plots import attention_figure
 from mtbert.app.service import ALL_TASKS, InputError, disagreement
+from mtbert.app.share import download_button
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import SINGLE_TASKS, event
 from mtbert.multitask import AttentionView
@@ -97,6 +98,7 @@ def build(store: VariantStore, choices: list[tuple[str, str]]) -> CompareTab:
     table = gr.Dataframe(
         headers=["variant", "prediction"], datatype=["str", "str"], interactive=False, elem_id="compare-table"
     )
+    download_button(table, "compare")
     line = gr.Markdown(elem_id="compare-line")
     views = gr.State({})
     with gr.Row():

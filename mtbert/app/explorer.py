@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from mtbert import tasks as task_registry
 from mtbert.app.playground import PlaygroundTab
 from mtbert.app.service import InputError
+from mtbert.app.share import download_button
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import SINGLE_TASKS, default_variant, event
 from mtbert.data import DataDirNotFound, read_examples, resolve_data_dir, task_file
@@ -339,6 +340,7 @@ def build(store: VariantStore, playground: PlaygroundTab, tabs: gr.Tabs) -> None
     summary = gr.Markdown(elem_id="explorer-summary")
     slices = gr.Plot(label="Metric per slice", elem_id="explorer-slices")
     table = gr.Dataframe(interactive=False, wrap=True, elem_id="explorer-table", max_height=560)
+    download_button(table, "explorer")
     outputs = {"table": table, "summary": summary, "slices": slices, "note": note}
     inputs = [task, variant, other, gold, predicted, min_error, length, overlap, word, disagree]
     button.click(event(explore_view, store, outputs), inputs, list(outputs.values()), api_visibility="private")

@@ -80,6 +80,8 @@ def redraw(views: list[AttentionView], layer: int, head: str, which: str, a_to_b
 
 def saliency(store: VariantStore, task: str, sentence_a: str, sentence_b: str, variant: str) -> Any:
     """Integrated-gradients token saliency for the predicted class or score."""
+    if store.precision != "fp32":
+        return [], "Integrated gradients need the fp32 model; this app serves int8 (leave-one-out below still works)."
     return explain_input(store.model(variant), task, sentence_a, sentence_b)
 
 
@@ -91,6 +93,7 @@ class PlaygroundTab:
     sentence_a: gr.Textbox
     sentence_b: gr.Textbox
     variant: gr.Dropdown
+    run: gr.Button
 
 
 def build(store: VariantStore, choices: list[tuple[str, str]], default: str | None) -> PlaygroundTab:
@@ -141,4 +144,4 @@ def build(store: VariantStore, choices: list[tuple[str, str]], default: str | No
             api_visibility="private",
             show_progress="hidden",
         )
-    return PlaygroundTab(task, sentence_a, sentence_b, variant)
+    return PlaygroundTab(task, sentence_a, sentence_b, variant, button)

@@ -10,6 +10,7 @@ import gradio as gr
 from mtbert import tasks as task_registry
 from mtbert.app.plots import confusion_figure, results_bars, sts_scatter
 from mtbert.app.service import confusion_from_predictions
+from mtbert.app.share import download_button
 from mtbert.app.store import COST_KEYS, VariantStore
 from mtbert.app.ui import event
 from mtbert.tasks import PARAPHRASE, SENTIMENT, SIMILARITY
@@ -52,7 +53,8 @@ def build(store: VariantStore, choices: list[tuple[str, str]], default: str | No
     gr.Markdown(HELP)
     results = store.results_frame()
     shown = results.rename(columns=column_names()).round(4)
-    gr.Dataframe(shown if not results.empty else None, interactive=False, elem_id="results-table")
+    table = gr.Dataframe(shown if not results.empty else None, interactive=False, elem_id="results-table")
+    download_button(table, "results", shown if not results.empty else None)
     gr.Plot(
         results_bars(results) if not results.empty else None, label="Dev metrics per variant", elem_id="results-chart"
     )

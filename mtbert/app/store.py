@@ -8,21 +8,47 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
+from peft.tuners.lora import LoraLayer
 
 from mtbert import tasks as task_registry
 from mtbert.catalog import Variant, discover
 from mtbert.checkpoint import BackboneCache, CheckpointError, load
 from mtbert.files import read_json
 from mtbert.layout import hard_cases_file, predictions_file
-from mtbert.multitask import Model
+from mtbert.multitask import EnsembleModel, Model, MultitaskModel, SingleTaskModels
 
 COST_KEYS = ("trainable_parameters", "train_seconds", "best_epoch")
+PRECISIONS = ("fp32", "int8")
+
+
+def merge_lora(model: MultitaskModel) -> MultitaskModel:
+    """Fold every LoRA adapter into its base weight and put the plain Linear back (same outputs, fewer modules)."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, LoraLayer):
+            module.merge()
+            parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+            setattr(parent, name.rsplit(".", 1)[-1], module.get_base_layer())
+    return model
+
+
+def quantized(model: Model) -> Model:
+    """The model with every Linear layer dynamically quantised to int8 (torch.ao), LoRA adapters merged first."""
+    if isinstance(model, SingleTaskModels):
+        return SingleTaskModels({task: quantized(m) for task, m in model.models.items()})  # type: ignore[misc]
+    if isinstance(model, EnsembleModel):
+        return EnsembleModel({name: quantized(m) for name, m in model.members.items()})  # type: ignore[misc]
+    merged = merge_lora(model.eval())
+    return torch.ao.quantization.quantize_dynamic(merged, {torch.nn.Linear}, dtype=torch.qint8).eval()
 
 
 class VariantStore:
     """Loads each variant once, on first use, sharing one in-memory copy of each backbone's weights."""
 
-    def __init__(self, assets_dir: Path, data_dir: Path | None = None) -> None:
+    def __init__(self, assets_dir: Path, data_dir: Path | None = None, precision: str = "fp32") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
         self.assets_dir = assets_dir
         self.data_dir = data_dir  # the CS224N files (None: $MTBERT_DATA_DIR or ../shared/data when there)
         self.variants = {v.name: v for v in discover(assets_dir)}
@@ -47,7 +73,8 @@ class VariantStore:
         with self._lock:
             if name not in self._models:
                 try:
-                    self._models[name] = load(variant.path, self.cache)
+                    model = load(variant.path, self.cache)
+                    self._models[name] = quantized(model) if self.precision == "int8" else model
                 except CheckpointError as err:
                     variant.error = str(err)
                     raise

@@ -177,3 +177,34 @@ def app_concurrency(url: str, variant: str, clients: int = 20, calls: int = 10) 
         "first_errors": errors[:3],
         **(_percentiles(times) if times else {}),
     }
+
+
+def precision_benchmark(
+    models: dict[str, tuple[Any, Any]], recorded: dict[str, dict[str, Any]], data_dir: Path, calls: int = 30
+) -> dict[str, Any]:
+    """Per variant: int8 dev metrics against the recorded fp32 ones, and the latency of one pair with attentions
+    in each precision. ``models`` maps a variant to its (fp32, int8) models."""
+    from mtbert.evaluation import evaluate
+
+    pair = ("A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience.")
+    out: dict[str, Any] = {}
+    for name, (fp32, int8) in models.items():
+        task = next(t for t in (SIMILARITY, *fp32.tasks) if t in fp32.tasks)
+        metrics = evaluate(int8, data_dir, "dev").metrics
+        timings = {}
+        for label, model in (("fp32", fp32), ("int8", int8)):
+            model.predict(task, [pair[0]], [pair[1]], return_attentions=True)
+            ms = []
+            for _ in range(calls):
+                start = time.perf_counter()
+                model.predict(task, [pair[0]], [pair[1]], return_attentions=True)
+                ms.append((time.perf_counter() - start) * 1000)
+            timings[label] = round(statistics.median(ms), 2)
+        out[name] = {
+            "int8": {k: round(v, 4) for k, v in metrics.items()},
+            "delta": {k: round(v - recorded[name][k], 4) for k, v in metrics.items() if k in recorded[name]},
+            "pair_ms_fp32": timings["fp32"],
+            "pair_ms_int8": timings["int8"],
+            "speedup": round(timings["fp32"] / timings["int8"], 2),
+        }
+    return out

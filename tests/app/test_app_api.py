@@ -30,6 +30,7 @@ def test_named_endpoints_are_exactly_the_predict_functions(client):
         "/explore",
         "/what_if",
         "/live",
+        "/embedding_map",
     }
 
 
@@ -71,6 +72,43 @@ def test_playground_saliency_and_compare(client):
     assert "integrated gradients" in note and "[sentence B] " in [s["token"] for s in spans]
     table, line, *_ = client.predict("paraphrase", *PAIR, ["multi-cross", "single-cross"], api_name="/compare")
     assert [row[0] for row in table["data"]] == ["multi-cross", "single-cross"] and line
+
+
+def test_uploads_over_the_limit_and_files_outside_are_refused(client, tmp_path):
+    big = tmp_path / "big.csv"
+    big.write_text("sentence\n" + "a fine film\n" * 600_000)  # about 7 MB
+    assert big.stat().st_size > 5 * 1024 * 1024
+    with pytest.raises(Exception, match="(?i)size|large|exceed"):
+        client.predict(handle_file(str(big)), "sentiment", "multi-cross", api_name="/batch_predict")
+    with pytest.raises(Exception) as info:  # a path on the server is never read through the API
+        client.predict(
+            {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
+            "sentiment",
+            "multi-cross",
+            api_name="/batch_predict",
+        )
+    assert "root:" not in str(info.value)
+
+
+@pytest.mark.parametrize("variant", ["../results.json", "/etc/passwd", "multi-cross/../../x", ""])
+def test_variant_names_that_are_not_shipped_are_refused(client, variant):
+    with pytest.raises(AppError, match="unknown variant"):
+        client.predict(*PAIR, variant, api_name="/predict_similarity")
+
+
+@pytest.mark.parametrize("text", ["<script>alert(1)</script>", "😀 " * 50, "word " * 2000])
+def test_hostile_text_is_answered_as_text(client, text):
+    probs = client.predict(text, "multi-cross", api_name="/predict_sentiment")
+    assert sum(probs.values()) == pytest.approx(1, abs=1e-4)
+    line = client.predict("similarity", text, text, "multi-cross", api_name="/live")
+    assert "<script>" not in line
+
+
+def test_embedding_map_endpoint_draws_the_dev_set(client):
+    figure, note = client.predict(
+        "sentiment", "multi-cross", "PCA", "error", "A fine film.", "", api_name="/embedding_map"
+    )
+    assert "your input" in str(figure) and note == "Your input is the star."
 
 
 def test_what_if_and_live_endpoints(client):

@@ -209,12 +209,43 @@ def test_explorer_filters_slices_and_opens_a_row_in_the_playground(page):
     assert page.get_by_role("tab", name="Playground").get_attribute("aria-selected") == "true"
 
 
+def test_embedding_map_draws_the_dev_set_with_the_users_input(page):
+    tab(page, "Embedding map")
+    page.fill("#map-a textarea, #map-a input", "A man is playing a guitar.")
+    page.fill("#map-b textarea, #map-b input", "A man plays music.")
+    page.click("#map-run")
+    page.wait_for_selector("#map-plot .js-plotly-plot", timeout=120_000)
+    page.wait_for_function("document.querySelector('#map-note').innerText.includes('star')", timeout=30_000)
+    assert "coloured by gold" in page.locator("#map-plot").inner_text()
+    page.screenshot(path=str(SHOTS / "6-embedding-map.png"), full_page=True)
+
+
+def test_a_link_opens_the_same_playground_view(page, app_server):
+    page.goto(f"{app_server}?task=paraphrase&variant=single-cross&a=How+to+cook+rice%3F&b=How+do+I+cook+rice%3F")
+    page.wait_for_selector("#run", timeout=60_000)
+    page.wait_for_function(
+        "document.querySelector('#sentence-b textarea').value === 'How do I cook rice?'", timeout=30_000
+    )
+    assert page.locator("#sentence-a textarea").input_value() == "How to cook rice?"
+    assert "single-cross" in page.locator("#variant input").input_value()
+    page.fill("#sentence-a textarea", "How can I cook rice?")
+    page.click("#run")
+    page.wait_for_function("window.location.search.includes('How+can+I+cook+rice')", timeout=30_000)
+    assert "task=paraphrase" in page.evaluate("window.location.search")
+    page.wait_for_selector("#loo .textfield", timeout=60_000)
+
+
 def test_results_chart_and_confusion(page):
     tab(page, "Results")
     page.wait_for_selector("#results-chart .js-plotly-plot", timeout=30_000)
     assert "multi-cross" in page.locator("#results-table").inner_text()
     page.wait_for_selector("text=SST dev", timeout=30_000)
-    page.screenshot(path=str(SHOTS / "5-results.png"), full_page=True)
+    assert page.locator(".modebar-btn[data-title='Download plot as a PNG']").count() >= 1  # every plot: PNG
+    download = page.locator("#results-tab-download")
+    with page.expect_download() as info:
+        download.click()
+    assert info.value.suggested_filename == "results.csv"
+    page.screenshot(path=str(SHOTS / "7-results.png"), full_page=True)
 
 
 def test_batch_upload_returns_a_file(page, tmp_path):
@@ -229,7 +260,7 @@ def test_batch_upload_returns_a_file(page, tmp_path):
     returned = page.request.get(page.locator("#batch-out a[download]").first.get_attribute("href")).text()
     assert returned.splitlines()[0].startswith("sentence,predicted,p_very_negative")
     assert len(returned.splitlines()) == 3
-    page.screenshot(path=str(SHOTS / "6-batch.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "8-batch.png"), full_page=True)
 
 
 def test_broken_variant_is_listed_and_nothing_is_fetched_from_outside(page):

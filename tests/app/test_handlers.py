@@ -133,3 +133,55 @@ def test_compare_draws_the_same_head_for_every_variant(store):
     redrawn = compare.heads(out["views"], 2, "7")
     assert "layer 2, head 7" in redrawn["plot0"]["value"].layout.title.text
     assert "layer 2, head 7" in redrawn["plot1"]["value"].layout.title.text and not redrawn["plot2"]["visible"]
+
+
+def test_embedding_map_is_cached_on_disk_and_places_the_users_input(store, tmp_path, monkeypatch):
+    from mtbert.app import embeddings
+
+    monkeypatch.setenv("MTBERT_CACHE_DIR", str(tmp_path / "cache"))
+    embeddings._projections.clear()
+    silent = lambda *a, **k: None  # noqa: E731
+    out = embeddings.embedding_map(store, "similarity", "multi-cross", "PCA", "gold", *PAIR, progress=silent)
+    figure = out["map"]
+    n = len(store.dev_predictions("multi-cross", "similarity"))
+    assert len(figure.data[0].x) == n and figure.data[-1].name == "your input" and "star" in out["note"]
+    assert list((tmp_path / "cache" / "embeddings").glob("*.npy"))
+    labels = embeddings.embedding_map(store, "sentiment", "multi-cross", "PCA", "prediction", "", "", progress=silent)
+    assert {t.name for t in labels["map"].data} <= set(embeddings.task_registry.get("sentiment").class_names)
+    embeddings._projections.clear()  # a new process: the embeddings come from disk, not the model
+    monkeypatch.setattr(embeddings, "embed", lambda *a, **k: pytest.fail("recomputed a cached map"))
+    again = embeddings.embedding_map(store, "similarity", "multi-cross", "PCA", "error", "", "", progress=silent)
+    assert len(again["map"].data) == 1 and again["note"] == ""
+    with pytest.raises(InputError, match="unknown variant"):
+        embeddings.embedding_map(store, "similarity", "../../etc", "PCA", "gold", "", "", progress=silent)
+
+
+def test_links_fill_the_playground_and_tables_export_as_csv(store, tmp_path):
+    import pandas as pd
+
+    from mtbert.app import share
+
+    params = {"task": "paraphrase", "variant": "single-cross", "a": "<b>hi</b> 👋", "b": "x" * 5000}
+    out = share.from_url(store, params)
+    assert out["task"] == "paraphrase" and out["variant"] == "single-cross" and out["a"] == "<b>hi</b> 👋"
+    assert not isinstance(out["b"], str)  # too long for a link: left as it is
+    hostile = share.from_url(store, {"task": "rm -rf", "variant": "../../etc/passwd"})
+    assert not isinstance(hostile["task"], str) and not isinstance(hostile["variant"], str)
+    path = share.csv_file(pd.DataFrame({"a": [1, 2]}), "t")
+    assert open(path).read() == "a\n1\n2\n" and share.csv_file(None, "t") is None
+
+
+def test_int8_serving_quantises_and_keeps_predictions_close(app_assets):
+    import torch
+
+    fp32, int8 = VariantStore(app_assets), VariantStore(app_assets, precision="int8")
+    model = int8.model("multi-cross")
+    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in model.modules())
+    assert not any("lora_" in name for name, _ in model.named_modules())
+    a = fp32.model("multi-cross").predict_similarity(*PAIR)
+    b = model.predict_similarity(*PAIR)
+    assert abs(float(a[0]) - float(b[0])) < 1.0
+    spans, note = playground.saliency(int8, "similarity", *PAIR, "multi-cross")
+    assert spans == [] and "fp32" in note
+    with pytest.raises(ValueError, match="precision"):
+        VariantStore(app_assets, precision="fp8")

@@ -93,6 +93,23 @@ def test_discover_marks_broken_variants(app_assets, tmp_path):
     assert good.label.startswith("minilm-l6 / single-cross (single-task · cross · LoRA r4) — SST ")
 
 
+def test_a_linked_variant_folder_is_refused(app_assets, tmp_path):
+    import shutil
+
+    root = tmp_path / "assets"
+    shutil.copytree(app_assets, root)
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(root / "checkpoints" / "multi-cross", outside)
+    (root / "checkpoints" / "linked").symlink_to(outside, target_is_directory=True)
+    variants = {v.name: v for v in discover(root)}
+    assert variants["linked"].error and "link" in variants["linked"].error
+    store = VariantStore(root)
+    with pytest.raises(Exception, match="unavailable"):
+        store.model("linked")
+    with pytest.raises(KeyError, match="unknown variant"):
+        store.model("../checkpoints/multi-cross")
+
+
 def test_store_loads_once_and_reports_late_corruption(app_assets, tmp_path):
     import shutil
 

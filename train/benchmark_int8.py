@@ -1,0 +1,42 @@
+"""int8 serving: ``python -m train.benchmark_int8 [--json assets/benchmark.json]`` (recorded under its "int8" key).
+
+For every shipped variant, the dev metrics of its int8 model (torch dynamic quantisation of every Linear layer,
+LoRA adapters merged first: what ``python app.py --precision int8`` serves) against the fp32 ones in
+results.json, and the median latency of one pair with attentions in each precision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mtbert.app.store import VariantStore
+from mtbert.catalog import read_results
+from mtbert.data import resolve_data_dir
+from mtbert.files import read_json, write_json_atomic
+from mtbert.lab.benchmark import emit, machine_info, precision_benchmark
+from mtbert.layout import ASSETS
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="variants (default: every shipped one)")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--assets", type=Path, default=ASSETS)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    recorded = {k: v for k, v in read_results(args.assets).items() if v.get("shipped")}
+    fp32, int8 = VariantStore(args.assets), VariantStore(args.assets, precision="int8")
+    names = args.names or list(recorded)
+    models = {name: (fp32.model(name), int8.model(name)) for name in names}
+    result = {"variants": precision_benchmark(models, recorded, resolve_data_dir(args.data_dir))}
+    result["machine"] = machine_info()
+    emit(result, None)
+    if args.json:
+        write_json_atomic(args.json, {**read_json(args.json), "int8": result})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
