@@ -1,8 +1,9 @@
 """App latency benchmark: ``python -m train.benchmark_app [--variant NAME] [--json assets/app_benchmark.json]``.
 
-Starts ``app.py`` (or uses ``--url``), then measures rounds of 100 sequential calls to ``/predict_pair`` with
-attentions on (the worst round is reported), and 20 concurrent gradio_client clients x 10 calls each (errors,
-p50, p95). Also records start-up time.
+Starts ``app.py`` (or uses ``--url``), then measures: start-up time; rounds of 100 sequential calls to
+``/predict_pair`` with attentions on (the worst round is reported); 50 concurrent gradio_client clients x 10 calls
+each (errors, p50, p95); in headless Chromium, the time from Run to the rendered prediction of a pair with
+attentions (p50, p95 over 50 runs); and the server's resident memory before and after 2,000 more calls.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mtbert.lab.benchmark import app_concurrency, app_latency, emit, machine_info
+from mtbert.lab.benchmark import app_concurrency, app_latency, app_memory, browser_latency, emit, machine_info
 
 
 def start_app(assets: Path | None) -> tuple[subprocess.Popen, str, float]:
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="rounds of --calls sequential calls; the worst is reported"
     )
+    parser.add_argument("--browser-variant", default="single-cross", help="the variant the browser timing runs")
+    parser.add_argument("--memory-calls", type=int, default=2000)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     process = None
@@ -59,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         # Report the worst round, and every round: a single round's p50 varies by tens of ms here.
         worst = max(rounds, key=lambda r: r["p50_ms"])
         result["sequential"] = {**worst, "rounds": args.rounds, "per_round": rounds}
-        result["concurrent"] = app_concurrency(url, args.variant)
+        result["concurrent"] = app_concurrency(url, args.variant, clients=50)
+        result["browser"] = browser_latency(url, args.browser_variant)
+        if process is not None:
+            result["memory"] = app_memory(url, process.pid, args.variant, calls=args.memory_calls)
     finally:
         if process:
             process.terminate()

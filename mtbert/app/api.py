@@ -7,9 +7,10 @@ from typing import Any
 import gradio as gr
 
 from mtbert import tasks as task_registry
+from mtbert.app.attention import grid_png
 from mtbert.app.explorer import explore_records
 from mtbert.app.playground import predict_with
-from mtbert.app.service import InputError
+from mtbert.app.service import InputError, focus_task
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import user_errors
 from mtbert.app.whatif import live, what_if
@@ -34,7 +35,7 @@ def predict_pair(
 
 def register(store: VariantStore) -> None:
     """Add the named endpoints /predict_sentiment, /predict_paraphrase, /predict_similarity, /predict_pair,
-    /explore, /what_if and /live."""
+    /explore, /what_if, /live and /attention_grid."""
 
     @user_errors
     def predict_sentiment(text: str, variant: str) -> dict[str, float]:
@@ -84,6 +85,14 @@ def register(store: VariantStore) -> None:
         return {"leave_one_out": out["loo"], "explained": out["loo_note"], "swap": out["swap"]}
 
     @user_errors
+    def attention_grid(task: str, sentence_a: str, sentence_b: str, variant: str, which: str) -> str:
+        """Every layer x head of one input's attention as one PNG (a data URL): rows are layers, columns heads.
+        ``which`` picks "sentence A" or "sentence B" of a pair embedded sentence by sentence."""
+        prediction = predict_with(store, task, sentence_a, sentence_b, variant)
+        views = prediction.views[focus_task(task, sentence_b, list(prediction.views))]
+        return grid_png(views, which)
+
+    @user_errors
     def live_api(task: str, sentence_a: str, sentence_b: str, variant: str) -> str:
         """Every prediction the variant makes for the input, as one line (what the Playground shows while typing)."""
         return live(store, task, sentence_a, sentence_b, variant)
@@ -96,5 +105,6 @@ def register(store: VariantStore) -> None:
         (explore, "explore"),
         (what_if_api, "what_if"),
         (live_api, "live"),
+        (attention_grid, "attention_grid"),
     ):
         gr.api(fn, api_name=name)

@@ -3,6 +3,8 @@ small maps; clicking one opens it large in the Playground's attention map."""
 
 from __future__ import annotations
 
+import base64
+import io
 from typing import Any
 
 import gradio as gr
@@ -61,6 +63,16 @@ def head_at(views: list[AttentionView], x: int, y: int) -> tuple[int, str] | Non
     if x < MARGIN or y < MARGIN or column >= heads or row >= layers:
         return None
     return int(row) + 1, str(int(column))
+
+
+def grid_png(views: list[AttentionView], which: str) -> str:
+    """The grid as a PNG data URL (what the /attention_grid endpoint returns)."""
+    image = grid(views, which)
+    if image is None:
+        return ""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def build(views: gr.State, which: gr.Radio, layer: gr.Slider, head: gr.Dropdown) -> gr.Image:

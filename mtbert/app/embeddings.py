@@ -144,6 +144,7 @@ def figure(result: Projection, task: str, colour: str, title: str, mine: tuple[n
         }
         fig = go.Figure(
             go.Scattergl(
+                name="dev examples",
                 x=frame["x"],
                 y=frame["y"],
                 mode="markers",
@@ -193,6 +194,7 @@ def figure(result: Projection, task: str, colour: str, title: str, mine: tuple[n
         height=560,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         xaxis={"title": "component 1"},
+        legend={"orientation": "h", "y": -0.12},
         yaxis={"title": "component 2"},
     )
     return fig

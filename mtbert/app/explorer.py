@@ -289,7 +289,7 @@ def explore_records(store: VariantStore, *args: Any) -> dict[str, Any]:
 def column_widths(columns: list[str]) -> list[str]:
     """Sentences get most of the width; the numbers and the id share the rest."""
     sentences = [c for c in columns if c.startswith("sentence")]
-    each = 28 if len(sentences) == 2 else 45
+    each = 25 if len(sentences) == 2 else 40
     rest = (100 - each * len(sentences)) / max(len(columns) - len(sentences), 1)
     return [f"{each}%" if c in sentences else f"{rest:.1f}%" for c in columns]
 

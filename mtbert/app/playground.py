@@ -112,7 +112,7 @@ def build(store: VariantStore, choices: list[tuple[str, str]], default: str | No
         with gr.Column(scale=3):
             sentiment_out = gr.Label(label="Sentiment", num_top_classes=5, visible=False)
             paraphrase_out = gr.Label(label="Paraphrase", visible=False)
-            similarity_out = gr.Plot(label="Similarity", visible=False)
+            similarity_out = gr.Plot(label="Similarity", visible=False, elem_id="similarity-gauge")
             note = gr.Markdown(elem_id="note")
     inputs = [task, sentence_a, sentence_b, variant]
     examples = [[*e, default_variant(store, e[0])] for e in EXAMPLES if default_variant(store, e[0])]
@@ -131,11 +131,11 @@ def build(store: VariantStore, choices: list[tuple[str, str]], default: str | No
     what_if, what_if_outputs = whatif.build(store, inputs)
     components = (sentiment_out, paraphrase_out, similarity_out, note, views_state, layer, which, heatmap)
     outputs = dict(zip(OUTPUTS, (*components, focus_state, head), strict=True))
-    button.click(event(run, store, outputs), inputs, list(outputs.values()), api_name="playground").then(
-        attention.grid, [views_state, which], gallery, api_visibility="private", show_progress="hidden"
-    ).then(event(saliency, store), inputs, [saliency_out, saliency_note], api_name="saliency").then(
-        what_if, inputs, list(what_if_outputs.values()), api_visibility="private", api_name="playground_what_if"
-    )
+    button.click(
+        event(run, store, outputs), inputs, list(outputs.values()), api_name="playground", show_progress="minimal"
+    ).then(attention.grid, [views_state, which], gallery, api_visibility="private", show_progress="hidden").then(
+        event(saliency, store), inputs, [saliency_out, saliency_note], api_name="saliency"
+    ).then(what_if, inputs, list(what_if_outputs.values()), api_visibility="private", api_name="playground_what_if")
     for control in (layer, head, which, a_to_b):
         control.change(
             event(redraw, None),

@@ -208,3 +208,79 @@ def precision_benchmark(
             "speedup": round(timings["fp32"] / timings["int8"], 2),
         }
     return out
+
+
+def resident_mb(pid: int) -> float:
+    """A process's resident memory (VmRSS) in MB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def app_memory(url: str, pid: int, variant: str, calls: int = 2000, warmup: int = 100) -> dict[str, Any]:
+    """The server's resident memory after ``warmup`` pair calls (attentions on) and after ``calls`` more."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    pair = ("A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience.")
+    for _ in range(warmup):
+        client.predict(*pair, "similarity", variant, True, api_name="/predict_pair")
+    before = resident_mb(pid)
+    for i in range(calls):
+        a = f"{pair[0]} ({i % 7})"  # a few different inputs, as users send
+        client.predict(a, pair[1], "similarity", variant, True, api_name="/predict_pair")
+    after = resident_mb(pid)
+    return {
+        "calls": calls,
+        "rss_mb_before": round(before, 1),
+        "rss_mb_after": round(after, 1),
+        "growth_mb": round(after - before, 1),
+    }
+
+
+# In the page: click Run and wait until the similarity gauge shows a new number; returns the milliseconds.
+_TIMED_RUN = """async () => {
+  const gauge = () => (document.querySelector('#similarity-gauge .indicatorlayer') || {}).textContent || '';
+  const before = gauge();
+  const start = performance.now();
+  document.querySelector('#run').click();
+  while (gauge() === before || gauge() === '') {
+    await new Promise(r => requestAnimationFrame(r));
+    if (performance.now() - start > 30000) return -1;
+  }
+  return performance.now() - start;
+}"""
+
+
+def browser_latency(url: str, variant: str, runs: int = 50, chromium: str = "/usr/bin/chromium") -> dict[str, Any]:
+    """Milliseconds from clicking Run to the rendered similarity prediction of a pair (attentions on), in headless
+    Chromium at 1280 px: p50 and p95 over ``runs`` runs. Each run waits for the rest of the chain (saliency,
+    what-if) before the next, so no run queues behind another."""
+    from playwright.sync_api import sync_playwright
+
+    pairs = [
+        ("A man is playing a guitar.", "A man plays an instrument."),
+        ("A man is playing a guitar.", "A dog runs."),
+    ]
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--headless=new", "--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{url}?task=similarity&variant={variant}", wait_until="load")
+        page.wait_for_selector("#run", timeout=60_000)
+        for i in range(runs + 1):
+            a, b = pairs[i % 2]
+            page.fill("#sentence-a textarea", a)
+            page.fill("#sentence-b textarea", b)
+            page.wait_for_timeout(100)
+            elapsed = page.evaluate(_TIMED_RUN)
+            page.wait_for_selector("#loo .textfield", timeout=60_000)
+            page.wait_for_function(
+                "!document.querySelector('#loo .wrap.pending, #saliency .wrap.pending')", timeout=60_000
+            )
+            page.wait_for_timeout(300)
+            if i > 0:  # the first run loads the variant
+                times.append(elapsed)
+        browser.close()
+    return {"runs": runs, "variant": variant, **_percentiles(times)}

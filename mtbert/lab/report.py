@@ -75,6 +75,37 @@ def benchmark_table(assets: Path) -> str:
             f"| app, {conc['clients']} concurrent clients × {conc['calls_per_client']} calls | {conc['errors']} errors,"
             f" p50 {conc.get('p50_ms', '—')} ms, p95 {conc.get('p95_ms', '—')} ms |",
         ]
+        if "browser" in app:
+            web = app["browser"]
+            lines.append(
+                f"| browser: Run to the rendered prediction of a pair with attentions (`{web['variant']}`, "
+                f"Chromium at 1280 px, {web['runs']} runs) | p50 {web['p50_ms']} ms, p95 {web['p95_ms']} ms |"
+            )
+        if "memory" in app:
+            mem = app["memory"]
+            lines.append(
+                f"| server memory over {mem['calls']:,} more calls | {mem['rss_mb_before']} → {mem['rss_mb_after']} MB "
+                f"(+{mem['growth_mb']} MB) |"
+            )
+    return "\n".join(lines)
+
+
+def int8_table(assets: Path) -> str:
+    """Per shipped variant: the int8 model's dev metrics against fp32, and one pair's latency in each precision."""
+    int8 = read_json(assets / "benchmark.json").get("int8", {}).get("variants", {})
+    headers = [task_registry.by_metric(k).metric_name for k in METRICS]
+    lines = [
+        f"| variant | {' | '.join(f'{h} int8 (Δ)' for h in headers)} | overall int8 (Δ) | pair fp32 ms | pair int8 ms "
+        "| speed-up |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in int8.items():
+        cells = [
+            f"{entry['int8'][k]:.3f} ({entry['delta'][k]:+.3f})" if k in entry["int8"] else "—"
+            for k in (*METRICS, "overall")
+        ]
+        speed = [entry["pair_ms_fp32"], entry["pair_ms_int8"], f"{entry['speedup']}×"]
+        lines.append("| " + " | ".join([name, *cells, *map(str, speed)]) + " |")
     return "\n".join(lines)
 
 
@@ -230,6 +261,7 @@ def seeds_table(assets: Path) -> str:
 SECTIONS: dict[str, Callable[[Path], str]] = {
     "models": models_table,
     "benchmarks": benchmark_table,
+    "int8": int8_table,
     "findings-summary": findings_summary,
     "findings": findings,
     "seeds": seeds_table,

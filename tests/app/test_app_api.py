@@ -31,6 +31,7 @@ def test_named_endpoints_are_exactly_the_predict_functions(client):
         "/what_if",
         "/live",
         "/embedding_map",
+        "/attention_grid",
     }
 
 
@@ -102,6 +103,19 @@ def test_hostile_text_is_answered_as_text(client, text):
     assert sum(probs.values()) == pytest.approx(1, abs=1e-4)
     line = client.predict("similarity", text, text, "multi-cross", api_name="/live")
     assert "<script>" not in line
+
+
+def test_attention_grid_endpoint_and_long_input(client):
+    import base64
+    import io
+
+    from PIL import Image
+
+    url = client.predict("similarity", *PAIR, "multi-cross", "pair", api_name="/attention_grid")
+    image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert image.size == (34 + 12 * 78, 34 + 6 * 78)
+    result = client.predict("sentiment", "word " * 2000, "", "multi-cross", api_name="/playground")
+    assert "truncated" in result[3]  # a 2,000-word input is cut to the model's maximum, with a note
 
 
 def test_embedding_map_endpoint_draws_the_dev_set(client):

@@ -140,6 +140,9 @@ def test_html_input_is_shown_as_text_and_empty_input_gets_a_message(page):
     page.fill("#sentence-a textarea", "   ")
     page.click("#run")
     page.wait_for_selector("text=Sentence A is empty", timeout=30_000)
+    page.wait_for_timeout(1500)  # the chained saliency and what-if steps say it too
+    for close in page.locator("[data-testid=toast-body] .toast-close").all():
+        close.click()
     page.screenshot(path=str(SHOTS / "2-empty-input.png"))
 
 
@@ -183,6 +186,11 @@ def test_hard_case_opens_in_playground(page):
     page.wait_for_selector("text=STS: high overlap", timeout=30_000)
     first_sentence = page.locator(".hard-case-table [data-testid=cell-0-0]").first
     text = first_sentence.inner_text().strip()
+    titles = page.evaluate("[...document.querySelectorAll('.hard-case-table th')].map(t => t.title).filter(t => t)")
+    assert {"multi-cross", "single-cross"} <= set(titles)  # short headers, full names on hover
+    headers = page.locator(".hard-case-table").first.locator("th").all_inner_texts()
+    assert "scr" in [h.strip() for h in headers]
+    assert page.locator(".hard-case-table").first.inner_text().count("2.50") >= 3  # two decimals
     page.screenshot(path=str(SHOTS / "4-hard-cases.png"), full_page=True)
     first_sentence.click()
     page.wait_for_function(
