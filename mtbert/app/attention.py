@@ -4,7 +4,11 @@ small maps; clicking one opens it large in the Playground's attention map."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -65,6 +69,24 @@ def head_at(views: list[AttentionView], x: int, y: int) -> tuple[int, str] | Non
     return int(row) + 1, str(int(column))
 
 
+def grid_file(views: list[AttentionView], which: str) -> str | None:
+    """The grid as a PNG file named by its content. Gradio copies a file into its cache once, whereas an image
+    array is written again on every identical answer, under the same name, while a browser may be reading it."""
+    image = grid(views, which)
+    if image is None:
+        return None
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "PNG", optimize=True)
+    data = buffer.getvalue()
+    path = Path(tempfile.gettempdir()) / "mtbert-attention" / f"{hashlib.sha256(data).hexdigest()[:24]}.png"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return str(path)
+
+
 def grid_png(views: list[AttentionView], which: str) -> str:
     """The grid as a PNG data URL (what the /attention_grid endpoint returns)."""
     image = grid(views, which)
@@ -83,7 +105,7 @@ def build(views: gr.State, which: gr.Radio, layer: gr.Slider, head: gr.Dropdown)
         show_label=True,
         elem_id="attention-grid",
     )
-    which.change(grid, [views, which], image, api_visibility="private", show_progress="hidden")
+    which.change(grid_file, [views, which], image, api_visibility="private", show_progress="hidden")
 
     def select(views: list[AttentionView], evt: gr.SelectData) -> tuple[Any, Any]:
         chosen = head_at(views, *evt.index)

@@ -206,15 +206,22 @@ def test_explorer_filters_slices_and_opens_a_row_in_the_playground(page):
     page.wait_for_selector("#explorer-slices .js-plotly-plot", timeout=60_000)
     summary = page.locator("#explorer-summary").inner_text()
     assert " of " in summary and "match" in summary
-    first = page.locator("#explorer-table [data-testid=cell-0-0]").first
-    text = first.inner_text().strip()
     assert "man" in page.locator("#explorer-table").inner_text().lower()
     page.screenshot(path=str(SHOTS / "5-explorer.png"), full_page=True)
+    first = page.locator("#explorer-table [data-testid=cell-0-0]").first
+    text = first.inner_text().strip()
     first.click()
     page.wait_for_function(
         f"document.querySelector('#sentence-a textarea').value.startsWith({text[:20]!r})", timeout=30_000
     )
     assert page.get_by_role("tab", name="Playground").get_attribute("aria-selected") == "true"
+    # sortable: the error column's menu sorts it (the table opens with the largest errors first)
+    tab(page, "Explorer")
+    page.locator("#explorer-table [data-testid=header-4]").hover()
+    page.locator("#explorer-table [data-testid=header-4] .cell-menu-button").click(force=True)
+    page.get_by_text("Sort ascending").first.click()
+    page.wait_for_timeout(500)
+    assert page.locator("#explorer-table [data-testid=header-4] [aria-label='Sorted ascending']").count() == 1
 
 
 def test_embedding_map_draws_the_dev_set_with_the_users_input(page):

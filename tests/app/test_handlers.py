@@ -185,3 +185,14 @@ def test_int8_serving_quantises_and_keeps_predictions_close(app_assets):
     assert spans == [] and "fp32" in note
     with pytest.raises(ValueError, match="precision"):
         VariantStore(app_assets, precision="fp8")
+
+
+def test_the_grid_file_is_named_by_its_content_and_never_rewritten(store):
+    import os
+
+    from mtbert.app import attention
+
+    views = playground.run(store, "similarity", *PAIR, "multi-cross")["views"]
+    first = attention.grid_file(views, "pair")
+    stamp = os.stat(first).st_mtime_ns
+    assert attention.grid_file(views, "pair") == first and os.stat(first).st_mtime_ns == stamp
