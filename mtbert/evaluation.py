@@ -21,7 +21,7 @@ from mtbert.data import Example, bucketed_batches, read_examples, task_file
 from mtbert.files import write_json_atomic, write_text_atomic
 from mtbert.layout import prediction_file_name
 from mtbert.multitask import Model, MultitaskModel
-from mtbert.tasks import SIMILARITY, overall_score
+from mtbert.tasks import OVERALL, SIMILARITY, overall_score
 
 __all__ = ["EvalReport", "evaluate", "overall_score", "predict_examples", "task_score", "write_report"]
 
@@ -74,7 +74,7 @@ def evaluate(
             report.confusion[task] = confusion_matrix(labels.astype(int), decisions, labels=range(classes)).tolist()
     overall = overall_score(report.metrics)
     if overall is not None:
-        report.metrics["overall"] = overall
+        report.metrics[OVERALL] = overall
     return report
 
 

@@ -212,7 +212,8 @@ def overall_score(metrics: dict[str, float]) -> float | None:
     return sum(t.unit(metrics[t.metric_key]) for t in tasks) / len(tasks)
 
 
-OVERALL_FORMULA = "overall = (SST acc + Quora acc + (STS Pearson + 1) / 2) / 3"
+OVERALL = "overall"  # the overall score's key in metrics dictionaries and results.json
+OVERALL_FORMULA = f"{OVERALL} = (SST acc + Quora acc + (STS Pearson + 1) / 2) / 3"
 
 register(
     Task(

@@ -531,7 +531,7 @@ def assemble_single_task(config: TrainConfig, out_dir: Path, tasks: list[str]) -
     combined = {k: v for m in metrics.values() for k, v in m.items() if k in keys}
     overall = overall_score(combined)
     if overall is not None:
-        combined["overall"] = overall
+        combined[task_registry.OVERALL] = overall
     combined["train_seconds"] = round(sum(m["train_seconds"] for m in metrics.values()), 1)
     combined["trainable_parameters"] = sum(m["trainable_parameters"] for m in metrics.values())
     combined["seed"] = config.seed

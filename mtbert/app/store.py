@@ -87,7 +87,7 @@ class VariantStore:
 
     def results_frame(self) -> pd.DataFrame:
         """One row per usable variant with its metrics (results.json when present, else its own metrics.json)."""
-        keys = (*task_registry.metric_keys(task_registry.names()), "overall", *COST_KEYS)
+        keys = (*task_registry.metric_keys(task_registry.names()), task_registry.OVERALL, *COST_KEYS)
         rows = [  # metrics first: they are what a reader compares; the long head descriptions go last
             {"variant": v.name}
             | {k: v.metrics[k] for k in keys if k in v.metrics}

@@ -75,7 +75,9 @@ def default_variant(store: VariantStore, task: str | None = None) -> str | None:
     candidates = [v for v in store.usable(task) if v.kind != "ensemble"] or store.usable(task)
     full = [v for v in candidates if set(task_registry.CS224N_TASKS) <= set(v.tasks)]
     last_metric = task_registry.metric_keys()[-1]  # a similarity-only variant ranks by its STS Pearson
-    ranked = sorted(full or candidates, key=lambda v: -v.metrics.get("overall", v.metrics.get(last_metric, 0.0)))
+    ranked = sorted(
+        full or candidates, key=lambda v: -v.metrics.get(task_registry.OVERALL, v.metrics.get(last_metric, 0.0))
+    )
     return ranked[0].name if ranked else None
 
 

@@ -13,10 +13,11 @@ from mtbert.catalog import discover, read_results
 from mtbert.files import read_json, write_text_atomic
 from mtbert.lab.seeds import read_seeds, spread
 from mtbert.lab.significance import interval, prob_better
+from mtbert.tasks import OVERALL
 
 METRICS = tuple(task_registry.metric_keys())  # the three metrics of the overall score
 SST, QUORA, STS = METRICS
-METRIC_NAMES = {**{k: task_registry.by_metric(k).metric_label for k in METRICS}, "overall": "overall"}
+METRIC_NAMES = {**{k: task_registry.by_metric(k).metric_label for k in METRICS}, OVERALL: OVERALL}
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -42,7 +43,7 @@ def models_table(assets: Path) -> str:
             rows[v.name] = {**shipped, **rows.get(v.name, {})}
     for name, m in rows.items():
         cells = [name, m.get("backbone", "?"), m.get("heads", "")]
-        cells += [_fmt(m.get(k)) for k in (*METRICS, "overall")]
+        cells += [_fmt(m.get(k)) for k in (*METRICS, OVERALL)]
         cells += [_fmt(m.get("trainable_parameters")), _fmt(m.get("train_seconds"), 0)]
         cells.append(str(m.get("device", "cpu")))
         cells.append("yes" if m.get("shipped", True) else "no (local run)")
@@ -102,7 +103,7 @@ def int8_table(assets: Path) -> str:
     for name, entry in int8.items():
         cells = [
             f"{entry['int8'][k]:.3f} ({entry['delta'][k]:+.3f})" if k in entry["int8"] else "—"
-            for k in (*METRICS, "overall")
+            for k in (*METRICS, OVERALL)
         ]
         speed = [entry["pair_ms_fp32"], entry["pair_ms_int8"], f"{entry['speedup']}×"]
         lines.append("| " + " | ".join([name, *cells, *map(str, speed)]) + " |")
@@ -139,16 +140,16 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("Single-task models beat one multitask model", ("single-cross",), ("multi-cross",), METRICS),
     Claim("Cross encoding beats concatenated embeddings on STS", ("single-cross",), ("single-concat",), (STS,)),
     Claim("Cross encoding beats concatenated embeddings on Quora", ("single-cross",), ("single-concat",), (QUORA,)),
-    Claim("The shared layer helps", ("multi-cross-shared",), ("multi-cross",), (*METRICS, "overall")),
+    Claim("The shared layer helps", ("multi-cross-shared",), ("multi-cross",), (*METRICS, OVERALL)),
     Claim(
         "The contrastive objective helps",
         ("multi-cross-shared-contrastive",),
         ("multi-cross-shared",),
-        (*METRICS, "overall"),
+        (*METRICS, OVERALL),
     ),
     Claim("The larger backbone (6 vs 3 layers) helps", ("single-cross",), ("small-l3",), METRICS),
     Claim("Full fine-tuning beats LoRA", ("single-cross-full",), ("single-cross",), (SST, STS)),
-    Claim("The ensemble beats each of its members", ("ensemble",), (), (*METRICS, "overall")),
+    Claim("The ensemble beats each of its members", ("ensemble",), (), (*METRICS, OVERALL)),
 )
 
 
@@ -205,11 +206,11 @@ def verdicts(assets: Path) -> list[Verdict]:
 
 
 def _best_overall(assets: Path) -> str | None:
-    scored = {name: r["overall"] for name, r in read_results(assets).items() if "overall" in r}
+    scored = {name: r[OVERALL] for name, r in read_results(assets).items() if OVERALL in r}
     if not scored:
         return None
     best = max(scored, key=scored.__getitem__)
-    bounds = interval(assets, best, "overall")
+    bounds = interval(assets, best, OVERALL)
     width = f" (95% bootstrap interval over the dev items: {bounds[0]:.3f}–{bounds[1]:.3f})" if bounds else ""
     return f"- **Best overall**: {best} {scored[best]:.4f}{width}."
 

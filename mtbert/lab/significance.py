@@ -10,6 +10,7 @@ import pandas as pd
 
 from mtbert import tasks as task_registry
 from mtbert.layout import predictions_file
+from mtbert.tasks import OVERALL
 
 # metric -> the task whose dev predictions it is computed from (the three that make the overall score)
 METRIC_TASKS = {task_registry.get(t).metric_key: t for t in task_registry.CS224N_TASKS}
@@ -57,7 +58,7 @@ def prob_better(
     """Share of paired bootstrap resamples of the dev items in which ``better`` beats ``worse`` on ``metric``
     (ties count half). ``overall`` resamples each task's items. None without both variants' predictions."""
     rng = np.random.default_rng(seed)
-    metrics = list(METRIC_TASKS) if metric == "overall" else [metric]
+    metrics = list(METRIC_TASKS) if metric == OVERALL else [metric]
     totals = np.zeros(resamples), np.zeros(resamples)
     for m in metrics:
         samples = _task_samples(assets, better, worse, m, rng, resamples)
@@ -75,7 +76,7 @@ def interval(
     """Percentile bootstrap interval of one variant's dev ``metric`` (``overall`` resamples each task's items):
     how far the number could move on another dev set of the same size. None without its predictions."""
     rng = np.random.default_rng(seed)
-    metrics = list(METRIC_TASKS) if metric == "overall" else [metric]
+    metrics = list(METRIC_TASKS) if metric == OVERALL else [metric]
     total = np.zeros(resamples)
     for m in metrics:
         frame = read_dev_predictions(assets, variant, METRIC_TASKS[m])
@@ -84,7 +85,7 @@ def interval(
         rows = rng.integers(0, len(frame), size=(resamples, len(frame)))
         values = _resampled_metric(m, frame["gold"].to_numpy(float), frame["predicted"].to_numpy(float), rows)
         total += task_registry.by_metric(m).unit(values)
-    if metric == "overall":
+    if metric == OVERALL:
         total /= len(metrics)
     low, high = np.quantile(total, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)

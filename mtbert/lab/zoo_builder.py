@@ -159,6 +159,6 @@ def check_results(assets_dir: Path, data_dir: Path, names: list[str] | None = No
         if not recorded.get("shipped") or (names and name not in names):
             continue
         metrics = evaluate(load(checkpoint_dir(assets_dir, name), cache), data_dir, "dev").metrics
-        keys = [*task_registry.metric_keys(task_registry.names()), "overall"]
+        keys = [*task_registry.metric_keys(task_registry.names()), task_registry.OVERALL]
         gaps[name] = {k: abs(recorded[k] - metrics[k]) for k in keys if k in metrics and k in recorded}
     return gaps
