@@ -81,9 +81,8 @@ class AppServer(str):
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
-def app_server(app_assets: Path, tmp_path_factory: pytest.TempPathFactory):
-    """``python app.py`` on the test assets, on a free port; yields its URL (with ``.log``, the server's log)."""
+def _serve(assets: Path, log_dir: Path, *extra: str):
+    """``python app.py`` on ``assets`` on a free port (plus ``extra`` arguments); yields its AppServer."""
     import socket
     import subprocess
     import sys
@@ -93,10 +92,10 @@ def app_server(app_assets: Path, tmp_path_factory: pytest.TempPathFactory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = open(tmp_path_factory.mktemp("app") / "app.log", "w")  # noqa: SIM115
+    log = open(log_dir / "app.log", "w")  # noqa: SIM115
     repo = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
-        [sys.executable, "app.py", "--assets", str(app_assets), "--port", str(port)],
+        [sys.executable, "app.py", "--assets", str(assets), "--port", str(port), *extra],
         cwd=repo,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -121,3 +120,15 @@ def app_server(app_assets: Path, tmp_path_factory: pytest.TempPathFactory):
     process.terminate()
     process.wait(timeout=20)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(app_assets: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``python app.py`` on the test assets, on a free port; yields its URL (with ``.log``, the server's log)."""
+    yield from _serve(app_assets, tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture(scope="session")
+def app_server_int8(app_assets: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``python app.py --precision int8`` on the test assets."""
+    yield from _serve(app_assets, tmp_path_factory.mktemp("app-int8"), "--precision", "int8")

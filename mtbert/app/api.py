@@ -8,9 +8,11 @@ import gradio as gr
 
 from mtbert import tasks as task_registry
 from mtbert.app.attention import grid_png
+from mtbert.app.cases import hard_case_records
 from mtbert.app.explorer import explore_records
 from mtbert.app.playground import predict_with
 from mtbert.app.service import InputError, focus_task
+from mtbert.app.share import link_query
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import user_errors
 from mtbert.app.whatif import live, what_if
@@ -35,7 +37,7 @@ def predict_pair(
 
 def register(store: VariantStore) -> None:
     """Add the named endpoints /predict_sentiment, /predict_paraphrase, /predict_similarity, /predict_pair,
-    /explore, /what_if, /live and /attention_grid."""
+    /explore, /what_if, /live, /attention_grid, /hard_cases and /share_link."""
 
     @user_errors
     def predict_sentiment(text: str, variant: str) -> dict[str, float]:
@@ -97,6 +99,17 @@ def register(store: VariantStore) -> None:
         """Every prediction the variant makes for the input, as one line (what the Playground shows while typing)."""
         return live(store, task, sentence_a, sentence_b, variant)
 
+    @user_errors
+    def hard_cases() -> dict[str, Any]:
+        """The hard-case tables as the Hard cases tab shows them: per category, its rows with 2-decimal predictions,
+        each variant's short column name, and each prediction's distance from gold (0-1)."""
+        return hard_case_records(store)
+
+    @user_errors
+    def share_link(task: str, sentence_a: str, sentence_b: str, variant: str) -> str:
+        """The query string that opens the Playground on this input (append it to the app's address)."""
+        return link_query(store, task, sentence_a, sentence_b, variant)
+
     for fn, name in (
         (predict_sentiment, "predict_sentiment"),
         (predict_paraphrase, "predict_paraphrase"),
@@ -106,5 +119,7 @@ def register(store: VariantStore) -> None:
         (what_if_api, "what_if"),
         (live_api, "live"),
         (attention_grid, "attention_grid"),
+        (hard_cases, "hard_cases"),
+        (share_link, "share_link"),
     ):
         gr.api(fn, api_name=name)

@@ -39,6 +39,23 @@ def variant_columns(store: VariantStore) -> dict[str, str]:
     return short_names(sorted(names))
 
 
+def hard_case_records(store: VariantStore) -> dict[str, Any]:
+    """Every category's table as records (what the tab shows), the short column names, and distances from gold."""
+    columns = variant_columns(store)
+    out = []
+    for category in store.hard_cases().get("categories", []):
+        frame = hard_case_table(category)
+        task = category.get("task", task_registry.SIMILARITY)
+        variants = [c for c in frame.columns if c in columns]
+        distance = [
+            {columns[v]: round(distance_from_gold(task, r["gold"], r[v]), 3) for v in variants}
+            for _, r in frame.iterrows()
+        ]
+        rows = frame.rename(columns=columns).round(2).to_dict(orient="records")
+        out.append({"id": category.get("id"), "task": task, "rows": rows, "distance_from_gold": distance})
+    return {"columns": columns, "categories": out}
+
+
 def hover_titles(store: VariantStore) -> str:
     """A script for the page's head: each short variant header in a hard-case table shows its full name on hover."""
     full = {short: name for name, short in variant_columns(store).items()}

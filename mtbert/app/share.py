@@ -12,7 +12,7 @@ import pandas as pd
 
 from mtbert import tasks as task_registry
 from mtbert.app.playground import PlaygroundTab
-from mtbert.app.service import ALL_TASKS
+from mtbert.app.service import ALL_TASKS, InputError
 from mtbert.app.store import VariantStore
 from mtbert.files import write_text_atomic
 
@@ -40,6 +40,18 @@ def from_url(store: VariantStore, params: dict[str, str]) -> dict[str, Any]:
         if text is not None and len(text) <= MAX_URL_TEXT:
             out[key] = text
     return out
+
+
+def link_query(store: VariantStore, task: str, sentence_a: str, sentence_b: str, variant: str) -> str:
+    """``?task=...&variant=...&a=...&b=...`` for an input the Playground can open (what Run writes in the URL)."""
+    from urllib.parse import urlencode
+
+    params = {"task": task, "variant": variant, "a": sentence_a or "", "b": sentence_b or ""}
+    checked = from_url(store, params)
+    refused = [k for k, v in checked.items() if not isinstance(v, str) and params[k]]
+    if refused:
+        raise InputError(f"cannot put these in a link: {', '.join(refused)} (unknown, or over {MAX_URL_TEXT} chars)")
+    return "?" + urlencode(params)
 
 
 def csv_file(frame: pd.DataFrame | None, name: str) -> str | None:

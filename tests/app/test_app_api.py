@@ -32,6 +32,8 @@ def test_named_endpoints_are_exactly_the_predict_functions(client):
         "/live",
         "/embedding_map",
         "/attention_grid",
+        "/hard_cases",
+        "/share_link",
     }
 
 
@@ -116,6 +118,27 @@ def test_attention_grid_endpoint_and_long_input(client):
     assert image.size == (34 + 12 * 78, 34 + 6 * 78)
     result = client.predict("sentiment", "word " * 2000, "", "multi-cross", api_name="/playground")
     assert "truncated" in result[3]  # a 2,000-word input is cut to the model's maximum, with a note
+
+
+def test_hard_cases_and_share_link_endpoints(client):
+    cases = client.predict(api_name="/hard_cases")
+    assert cases["columns"]["single-cross"] == "scr" and cases["categories"]
+    first = cases["categories"][0]
+    assert "scr" in first["rows"][0] and 0 <= first["distance_from_gold"][0]["scr"] <= 1
+    query = client.predict("paraphrase", "How to cook rice?", "<b>rice</b> 👋", "single-cross", api_name="/share_link")
+    assert query.startswith("?task=paraphrase&variant=single-cross&a=How+to+cook+rice") and "%3Cb%3E" in query
+    with pytest.raises(AppError, match="cannot put these in a link: variant"):
+        client.predict("paraphrase", "a", "b", "../etc", api_name="/share_link")
+
+
+def test_int8_server_answers_close_to_fp32(client, app_server_int8):
+    int8 = Client(app_server_int8, verbose=False)
+    value = int8.predict(*PAIR, "multi-cross", api_name="/predict_similarity")
+    assert abs(value - client.predict(*PAIR, "multi-cross", api_name="/predict_similarity")) < 1.0
+    _, note = int8.predict("similarity", *PAIR, "multi-cross", api_name="/saliency")
+    assert "fp32" in note
+    out = int8.predict("similarity", *PAIR, "multi-cross", api_name="/what_if")
+    assert "moves" in out["swap"]
 
 
 def test_embedding_map_endpoint_draws_the_dev_set(client):

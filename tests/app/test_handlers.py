@@ -196,3 +196,15 @@ def test_the_grid_file_is_named_by_its_content_and_never_rewritten(store):
     first = attention.grid_file(views, "pair")
     stamp = os.stat(first).st_mtime_ns
     assert attention.grid_file(views, "pair") == first and os.stat(first).st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("text", ["<img src=x onerror=alert(1)>", "😀" * 300, "word " * 2000])
+def test_the_embedding_map_takes_hostile_input_as_text(store, tmp_path, monkeypatch, text):
+    from mtbert.app import embeddings
+
+    monkeypatch.setenv("MTBERT_CACHE_DIR", str(tmp_path / "cache"))
+    out = embeddings.embedding_map(
+        store, "sentiment", "multi-cross", "PCA", "gold", text, "", progress=lambda *a, **k: 0
+    )
+    star = out["map"].data[-1]
+    assert star.name == "your input" and "<img" not in star.text[0] and len(star.text[0]) <= 200
