@@ -38,6 +38,12 @@ def predict_pair(
 def register(store: VariantStore) -> None:
     """Add the named endpoints /predict_sentiment, /predict_paraphrase, /predict_similarity, /predict_pair,
     /explore, /what_if, /live, /attention_grid, /hard_cases and /share_link."""
+    for fn in (*_predictions(store), *_explanations(store)):
+        gr.api(fn, api_name=fn.__name__.removesuffix("_api"))
+
+
+def _predictions(store: VariantStore) -> list[Any]:
+    """The endpoints that predict: one task on one input, or the Explorer's dev table."""
 
     @user_errors
     def predict_sentiment(text: str, variant: str) -> dict[str, float]:
@@ -79,6 +85,12 @@ def register(store: VariantStore) -> None:
         args = (task, variant, other, gold, predicted, min_error, length, overlap, word, disagree_only)
         return explore_records(store, *args)
 
+    return [predict_sentiment, predict_paraphrase, predict_similarity, predict_pair_api, explore]
+
+
+def _explanations(store: VariantStore) -> list[Any]:
+    """The endpoints that explain, share and list: what-if, the attention grid, live predictions, hard cases."""
+
     @user_errors
     def what_if_api(task: str, sentence_a: str, sentence_b: str, variant: str) -> dict[str, Any]:
         """Leave-one-out importance (token, score in [-1, 1]) of the explained task and, for a pair, the answer with
@@ -110,16 +122,4 @@ def register(store: VariantStore) -> None:
         """The query string that opens the Playground on this input (append it to the app's address)."""
         return link_query(store, task, sentence_a, sentence_b, variant)
 
-    for fn, name in (
-        (predict_sentiment, "predict_sentiment"),
-        (predict_paraphrase, "predict_paraphrase"),
-        (predict_similarity, "predict_similarity"),
-        (predict_pair_api, "predict_pair"),
-        (explore, "explore"),
-        (what_if_api, "what_if"),
-        (live_api, "live"),
-        (attention_grid, "attention_grid"),
-        (hard_cases, "hard_cases"),
-        (share_link, "share_link"),
-    ):
-        gr.api(fn, api_name=name)
+    return [what_if_api, attention_grid, live_api, hard_cases, share_link]
