@@ -44,6 +44,13 @@ def cross_block(view: AttentionView, matrix: np.ndarray) -> tuple[np.ndarray, li
     return matrix[np.ix_(rows, cols)], [view.tokens[i] for i in rows], [view.tokens[i] for i in cols]
 
 
+def explained_output(model: MultitaskModel, task: str, target: int | None) -> str:
+    """What an attribution explains: the predicted class's logit, the probability task's logit, or the score."""
+    if target is not None:
+        return f"logit of class '{model.class_names(task)[target]}'"
+    return f"{task} {'logit' if task_registry.get(task).output == 'probability' else 'score'}"
+
+
 @dataclass
 class Saliency:
     """Per-token attribution for one model input (special tokens included)."""
@@ -68,12 +75,8 @@ def integrated_gradients(
     with torch.no_grad():  # one forward pass: the pooled embeddings give the prediction and stay fixed below
         pooled = [model.embed(x)[0] for x in inputs]
         values = model.head_output(task, pooled)
-    spec = task_registry.get(task)
-    target = int(values.argmax(-1)) if spec.output == "classes" else None
-    if target is not None:
-        explained = f"logit of class '{model.class_names(task)[target]}'"
-    else:
-        explained = f"{task} {'logit' if spec.output == 'probability' else 'score'}"
+    target = int(values.argmax(-1)) if task_registry.get(task).output == "classes" else None
+    explained = explained_output(model, task, target)
     special = {model.tokenizer.cls_token_id, model.tokenizer.sep_token_id}
     results = []
     for k, x in enumerate(inputs):
@@ -113,11 +116,7 @@ def leave_one_out(model: MultitaskModel, task: str, a: str, b: str | None = None
         pooled = [model.embed(x)[0] for x in inputs]
         full = model.head_output(task, pooled)
         target = int(full.argmax(-1)) if spec.output == "classes" else None
-        explained = (
-            f"logit of class '{model.class_names(task)[target]}'"
-            if target is not None
-            else f"{task} {'logit' if spec.output == 'probability' else 'score'}"
-        )
+        explained = explained_output(model, task, target)
         value = float(full[0, target] if target is not None else full[0])
         for k, x in enumerate(inputs):
             ids = x["input_ids"][0]

@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from mtbert import tasks as task_registry
-from mtbert.app.explain import integrated_gradients
+from mtbert.app.explain import Saliency, integrated_gradients
 from mtbert.multitask import AttentionView, EnsembleModel, Model
 
 ALL_TASKS = ("all", "all three")  # task choices that run every task the input allows
@@ -150,15 +150,21 @@ def explain_input(model: Model, task_choice: str, a: str, b: str | None) -> tupl
     if task not in model.tasks:
         raise InputError(f"this variant has no {task} model")
     parts, explained = integrated_gradients(model.model_for(task), task, a, b if pair else None)
+    spans = attribution_spans(parts)
+    note = f"Saliency of the {task} model's {explained} (integrated gradients, captum)."
+    if isinstance(model, EnsembleModel):
+        note += f" This ensemble explains through its first {task} member, {model.members_for(task)[0]}."
+    return spans, note
+
+
+def attribution_spans(parts: list[Saliency]) -> list[tuple[str, float | None]]:
+    """Highlight spans of one attribution per model input; two inputs (a concat pair) are marked A and B."""
     spans: list[tuple[str, float | None]] = []
     for i, part in enumerate(parts):
         if len(parts) == 2:
             spans.append((f"[sentence {'AB'[i]}] ", None))
         spans.extend(saliency_spans(part.tokens, part.scores))
-    note = f"Saliency of the {task} model's {explained} (integrated gradients, captum)."
-    if isinstance(model, EnsembleModel):
-        note += f" This ensemble explains through its first {task} member, {model.members_for(task)[0]}."
-    return spans, note
+    return spans
 
 
 def saliency_spans(tokens: list[str], scores: np.ndarray) -> list[tuple[str, float | None]]:

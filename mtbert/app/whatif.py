@@ -10,7 +10,7 @@ import gradio as gr
 
 from mtbert import tasks as task_registry
 from mtbert.app.explain import leave_one_out
-from mtbert.app.service import InputError, check_text, focus_task, predict_input, saliency_spans
+from mtbert.app.service import InputError, attribution_spans, check_text, focus_task, predict_input
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import event
 
@@ -39,11 +39,7 @@ def what_if(store: VariantStore, task: str, sentence_a: str, sentence_b: str, va
     pair = task_registry.is_pair(focus)
     second = check_text(sentence_b, "Sentence B") if pair else None
     parts, explained = leave_one_out(model.model_for(focus), focus, sentence_a, second)
-    spans: list[tuple[str, float | None]] = []
-    for i, part in enumerate(parts):
-        if len(parts) == 2:
-            spans.append((f"[sentence {'AB'[i]}] ", None))
-        spans.extend(saliency_spans(part.tokens, part.scores))
+    spans = attribution_spans(parts)
     note = f"Leave-one-out: how much the {focus} model's {explained} drops when each word piece is removed."
     swap = ""
     if pair:
