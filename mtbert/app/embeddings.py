@@ -92,7 +92,7 @@ def projection(store: VariantStore, task: str, variant: str, method: str, progre
     with _lock:
         if key in _projections:
             return _projections[key]
-    texts = dev_texts(store.data_dir, task)
+    texts = store.remember(("dev_texts", task), lambda: dev_texts(store.data_dir, task))
     if texts is None:
         raise InputError("the embedding map needs the dev sentences: no data folder (pass --data-dir)")
     frame = texts.merge(predictions_table(store, task, variant), on="id")

@@ -145,7 +145,7 @@ def build_table(store: VariantStore, task: str, variant: str, other: str) -> tup
     if spec.output == "probability":
         frame["decision"] = spec.decide(frame["predicted"].to_numpy())
     note = ""
-    texts = dev_texts(store.data_dir, task)
+    texts = store.remember(("dev_texts", task), lambda: dev_texts(store.data_dir, task))
     if texts is None:
         note = (
             "The dev sentences are not here (no data folder: pass --data-dir or set MTBERT_DATA_DIR), so the table "
@@ -296,7 +296,7 @@ def column_widths(columns: list[str]) -> list[str]:
 
 def filter_choices(store: VariantStore, task: str) -> dict[str, Any]:
     """Reset the filters and variant lists for another task (the variant picker opens on the best variant)."""
-    with_predictions = [v.name for v in store.usable(task) if store.dev_predictions(v.name, task) is not None]
+    with_predictions = [v.name for v in store.usable(task) if store.has_dev_predictions(v.name, task)]
     pair = task_registry.is_pair(task)
     best = default_variant(store, task)
     first = best if best in with_predictions else (with_predictions[0] if with_predictions else None)

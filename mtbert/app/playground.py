@@ -133,9 +133,11 @@ def build(store: VariantStore, choices: list[tuple[str, str]], default: str | No
     outputs = dict(zip(OUTPUTS, (*components, focus_state, head), strict=True))
     button.click(
         event(run, store, outputs), inputs, list(outputs.values()), api_name="playground", show_progress="minimal"
-    ).then(attention.grid_file, [views_state, which], gallery, api_visibility="private", show_progress="hidden").then(
-        event(saliency, store), inputs, [saliency_out, saliency_note], api_name="saliency"
-    ).then(what_if, inputs, list(what_if_outputs.values()), api_visibility="private", api_name="playground_what_if")
+    ).success(  # the grid, saliency and what-if follow a prediction, and only a prediction: one error, one message
+        attention.grid_file, [views_state, which], gallery, api_visibility="private", show_progress="hidden"
+    ).success(event(saliency, store), inputs, [saliency_out, saliency_note], api_name="saliency").success(
+        what_if, inputs, list(what_if_outputs.values()), api_visibility="private", api_name="playground_what_if"
+    )
     for control in (layer, head, which, a_to_b):
         control.change(
             event(redraw, None),

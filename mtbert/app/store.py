@@ -4,8 +4,9 @@ predictions."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import torch
@@ -18,6 +19,7 @@ from mtbert.files import read_json
 from mtbert.layout import hard_cases_file, predictions_file
 from mtbert.multitask import EnsembleModel, Model, MultitaskModel, SingleTaskModels
 
+T = TypeVar("T")
 COST_KEYS = ("trainable_parameters", "train_seconds", "best_epoch")
 PRECISIONS = ("fp32", "int8")
 
@@ -54,6 +56,7 @@ class VariantStore:
         self.variants = {v.name: v for v in discover(assets_dir)}
         self.cache = BackboneCache()
         self._models: dict[str, Model] = {}
+        self._remembered: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
 
     def usable(self, task: str | None = None) -> list[Variant]:
@@ -80,10 +83,20 @@ class VariantStore:
                     raise
             return self._models[name]
 
+    def remember(self, key: Hashable, make: Callable[[], T]) -> T:
+        """``make()`` once per key for the store's life: the shipped files do not change while the app runs, so a
+        table that every click reads is read from disk once (callers must not modify what they get)."""
+        if key not in self._remembered:
+            self._remembered[key] = make()
+        return self._remembered[key]
+
+    def has_dev_predictions(self, name: str, task: str) -> bool:
+        return predictions_file(self.assets_dir, name, task).exists()
+
     def dev_predictions(self, name: str, task: str) -> pd.DataFrame | None:
         """The shipped dev predictions of a variant for a task, if any."""
         path = predictions_file(self.assets_dir, name, task)
-        return pd.read_csv(path) if path.exists() else None
+        return self.remember(("predictions", name, task), lambda: pd.read_csv(path) if path.exists() else None)
 
     def results_frame(self) -> pd.DataFrame:
         """One row per usable variant with its metrics (results.json when present, else its own metrics.json)."""
@@ -98,4 +111,4 @@ class VariantStore:
 
     def hard_cases(self) -> dict[str, Any]:
         """``hard_cases.json`` (empty when absent)."""
-        return read_json(hard_cases_file(self.assets_dir))
+        return self.remember("hard_cases", lambda: read_json(hard_cases_file(self.assets_dir)))
