@@ -106,7 +106,26 @@ class TrainConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     # "multi": one shared backbone for all tasks; "single": one model per task.
     mode: Literal["multi", "single"] = "multi"
-    schedule: Literal["sequential", "round_robin", "annealed"] = "sequential"
+    # sequential: one task's batches after another's (the report); joint: every step holds one batch of every
+    # task, the smaller tasks cycling (round_robin is its older name); annealed: BERT-and-PALs sampling.
+    schedule: Literal["sequential", "joint", "round_robin", "annealed"] = "sequential"
+    # On joint steps: how the tasks' gradients on the shared (backbone or adapter) parameters combine.
+    gradient_surgery: Literal["none", "pcgrad", "gradvac", "cagrad"] = "none"
+    cagrad_c: float = 0.5
+    gradvac_beta: float = 0.01
+    # sum: the task losses are added; uncertainty: Kendall et al.'s learnt per-task log-variances.
+    loss_weighting: Literal["sum", "uncertainty"] = "sum"
+    # Regularisers, each on the tasks listed (mtbert/regularizers.py).
+    smart_tasks: list[str] = field(default_factory=list)
+    smart_weight: float = 1.0
+    smart_noise_std: float = 1e-5
+    smart_step_size: float = 1e-3
+    rdrop_tasks: list[str] = field(default_factory=list)
+    rdrop_weight: float = 1.0
+    # MT-DNN: start every task model from this multitask checkpoint's backbone (and adapters) and heads.
+    init_from: str | None = None
+    # Replace the backbone's hidden and attention dropout (None keeps the pretrained config's).
+    backbone_dropout: float | None = None
     epochs: int = 3
     batch_size: int = 32
     eval_batch_size: int = 64
@@ -129,6 +148,14 @@ class TrainConfig:
     contrastive_weight: float = 0.0
     contrastive_temperature: float = 0.05
     contrastive_min_score: float = 4.0
+    # S-SimCSE: "sampled" draws each contrastive pass's dropout rate uniformly from contrastive_dropout_range.
+    contrastive_dropout: Literal["fixed", "sampled"] = "fixed"
+    contrastive_dropout_range: list[float] = field(default_factory=lambda: [0.05, 0.3])
+    # Phrase-level SST: sentiment also trains on the labelled phrases of the train sentences' parse trees
+    # (sst-train-trees.txt), a fresh sample each epoch of sst_phrase_ratio x the number of train sentences
+    # (0 = every phrase, every epoch). Dev evaluation stays on sentences.
+    sst_phrases: bool = False
+    sst_phrase_ratio: float = 1.0
     sst_file: str = "ids-sst"  # "ids-cfimdb" for the binary movie-review task
     save_every_steps: int = 200
     # "auto": the GPU when PyTorch sees one, else the CPU; or any torch device string ("cpu", "cuda:0").
@@ -143,10 +170,42 @@ class TrainConfig:
             self.finetune = from_dict(FinetuneConfig, self.finetune)
         if self.mode not in ("multi", "single"):
             raise ValueError(f"mode must be 'multi' or 'single', got {self.mode!r}")
-        if self.schedule not in ("sequential", "round_robin", "annealed"):
+        if self.schedule not in ("sequential", "joint", "round_robin", "annealed"):
             raise ValueError(f"unknown schedule {self.schedule!r}")
+        self._check_multitask_options()
+        self._check_regularisers()
+        if self.sst_phrases and self.sst_file != task_registry.SST_STEM:
+            raise ValueError(f"sst_phrases needs the SST files (sst_file {task_registry.SST_STEM!r})")
+        if self.sst_phrase_ratio < 0:
+            raise ValueError(f"sst_phrase_ratio must be >= 0, got {self.sst_phrase_ratio}")
         if self.contrastive_weight > 0 and self.finetune.mode == "frozen":
             raise ValueError("the contrastive loss trains the backbone: it needs finetune.mode 'lora' or 'full'")
+
+    def _check_multitask_options(self) -> None:
+        if self.gradient_surgery not in ("none", "pcgrad", "gradvac", "cagrad"):
+            raise ValueError(f"gradient_surgery must be none, pcgrad, gradvac or cagrad, got {self.gradient_surgery!r}")
+        if self.loss_weighting not in ("sum", "uncertainty"):
+            raise ValueError(f"loss_weighting must be 'sum' or 'uncertainty', got {self.loss_weighting!r}")
+        if self.gradient_surgery != "none":
+            if self.schedule not in ("joint", "round_robin"):
+                raise ValueError("gradient_surgery needs schedule 'joint': every step must hold several tasks")
+            if self.finetune.mode == "frozen":
+                raise ValueError("gradient_surgery works on shared backbone parameters: a frozen backbone has none")
+        if self.init_from and self.mode != "single":
+            raise ValueError("init_from (multitask, then per-task fine-tuning) is for mode 'single'")
+
+    def _check_regularisers(self) -> None:
+        for name in ("smart_tasks", "rdrop_tasks"):
+            unknown = set(getattr(self, name)) - set(self.heads.tasks)
+            if unknown:
+                raise ValueError(f"{name} names tasks the model does not train: {sorted(unknown)}")
+        if self.contrastive_dropout not in ("fixed", "sampled"):
+            raise ValueError(f"contrastive_dropout must be 'fixed' or 'sampled', got {self.contrastive_dropout!r}")
+        low, high = self.contrastive_dropout_range
+        if not 0 <= low <= high < 1:
+            raise ValueError(f"contrastive_dropout_range must be [low, high], 0 <= low <= high < 1: got {[low, high]}")
+        if self.backbone_dropout is not None and not 0 <= self.backbone_dropout < 1:
+            raise ValueError(f"backbone_dropout must be in [0, 1), got {self.backbone_dropout}")
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

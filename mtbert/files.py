@@ -35,9 +35,23 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
+def _previous(target: Path) -> Path:
+    return target.with_name(f".{target.name}.old")
+
+
+def recover_directory(target: Path) -> None:
+    """Put back the previous ``target`` when a replacement was cut off between its two renames."""
+    old = _previous(target)
+    if old.exists() and not target.exists():
+        os.replace(old, target)
+
+
 def replace_directory(tmp: Path, target: Path) -> None:
-    """Move a fully written directory into place, replacing ``target``."""
-    old = target.with_name(f".{target.name}.old")
+    """Move a fully written directory into place, replacing ``target``.
+
+    The old one is renamed aside first; ``recover_directory`` restores it if the process dies in between.
+    """
+    old = _previous(target)
     if old.exists():
         shutil.rmtree(old)
     if target.exists():
@@ -57,4 +71,4 @@ def staged_directory(target: Path) -> Iterator[Path]:
         replace_directory(tmp, target)
     finally:
         if tmp.exists():
-            shutil.rmtree(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -14,7 +14,7 @@ import math
 import random
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
@@ -30,20 +29,25 @@ from mtbert import tasks as task_registry
 from mtbert.backbones import load_backbone
 from mtbert.checkpoint import METRICS_FILE, load, read_metrics, save_checkpoint, stored_state_dict
 from mtbert.config import TrainConfig, from_dict, recipe_changes, to_dict
+from mtbert.contrastive import CONTRASTIVE, contrastive_loss, positive_items
 from mtbert.data import (
     Batch,
     Example,
     Item,
     bucketed_batches,
-    make_items,
     read_examples,
     resolve_data_dir,
     sha256_file,
     task_file,
 )
+from mtbert.distributed import Workers
+from mtbert.distributed import start as start_workers
 from mtbert.evaluation import EvalReport, evaluate, overall_score, task_score
-from mtbert.files import read_json, staged_directory, write_json_atomic
+from mtbert.files import read_json, recover_directory, staged_directory, write_json_atomic, write_text_atomic
 from mtbert.multitask import MultitaskModel, SingleTaskModels
+from mtbert.phrases import TREES_FILE, read_phrases, sample_indices
+from mtbert.regularizers import rdrop_loss, set_dropout, smart_loss
+from mtbert.step import StepGradients
 
 
 class TrainingDiverged(RuntimeError):
@@ -54,15 +58,20 @@ class TrainingInterrupted(RuntimeError):
     """Ctrl-C or SIGTERM: state was saved and ``--resume`` continues."""
 
 
-CONTRASTIVE = "contrastive"  # pseudo-task of the auxiliary supervised SimCSE loss
-
-
 @dataclass
 class TaskData:
-    """One task's tokenised training items."""
+    """One task's tokenised training items, plus a pool sampled afresh each epoch (SST phrases)."""
 
     task: str
     items: list[Item]
+    pool: list[Item] = field(default_factory=list)
+    pool_per_epoch: int = 0  # 0 = the whole pool
+
+    def epoch_items(self, seed: int) -> list[Item]:
+        """The items of one epoch: every item, and the epoch's sample of the pool."""
+        if not self.pool:
+            return self.items
+        return self.items + [self.pool[i] for i in sample_indices(len(self.pool), self.pool_per_epoch, seed)]
 
 
 def set_seed(seed: int) -> None:
@@ -90,10 +99,44 @@ def joint_device(records: list[dict[str, Any]]) -> str:
 
 
 def build_model(config: TrainConfig, tasks: list[str]) -> MultitaskModel:
-    """A fresh model: pretrained backbone, new heads for ``tasks``, fine-tune mode applied."""
+    """A fresh model: pretrained backbone, new heads for ``tasks``, fine-tune mode applied.
+
+    With ``init_from`` (MT-DNN) the backbone, adapters and the tasks' heads start from that multitask checkpoint.
+    """
     backbone, tokenizer = load_backbone(config.backbone)
+    if config.backbone_dropout is not None:
+        set_dropout(backbone, config.backbone_dropout)
     heads = type(config.heads)(**{**to_dict(config.heads), "tasks": tasks})
-    return MultitaskModel(backbone, tokenizer, heads, config.finetune, config.backbone, config.max_length)
+    model = MultitaskModel(backbone, tokenizer, heads, config.finetune, config.backbone, config.max_length)
+    if config.init_from:
+        start_from_multitask(model, Path(config.init_from))
+    return model
+
+
+def start_from_multitask(model: MultitaskModel, checkpoint: Path) -> None:
+    """Copy a multitask checkpoint's backbone, adapters, shared layer and heads into ``model`` (same recipe)."""
+    source = load(checkpoint)
+    if not isinstance(source, MultitaskModel):
+        raise ValueError(f"init_from {checkpoint} is not a multitask checkpoint (one backbone for every task)")
+    mismatch = [
+        name
+        for name, a, b in [
+            ("backbone", source.backbone_name, model.backbone_name),
+            ("finetune", to_dict(source.finetune), to_dict(model.finetune)),
+            ("pair_encoding", source.head_config.pair_encoding, model.head_config.pair_encoding),
+            ("pooling", source.head_config.pooling, model.head_config.pooling),
+            ("shared_layer", source.head_config.shared_layer, model.head_config.shared_layer),
+        ]
+        if a != b
+    ]
+    missing = set(model.tasks) - set(source.tasks)
+    if mismatch or missing:
+        raise ValueError(
+            f"init_from {checkpoint} does not match this recipe: "
+            + ", ".join([f"{m} differs" for m in mismatch] + [f"no {t!r} head" for t in sorted(missing)])
+        )
+    own = model.state_dict()
+    model.load_state_dict({k: v for k, v in source.state_dict().items() if k in own}, strict=False)
 
 
 def load_task_data(model: MultitaskModel, config: TrainConfig, data_dir: Path, task: str) -> TaskData:
@@ -103,45 +146,35 @@ def load_task_data(model: MultitaskModel, config: TrainConfig, data_dir: Path, t
         examples = examples[: config.train_limit]
     if config.symmetric_pairs and task_registry.is_pair(task):
         examples = examples + [Example(e.id, e.b or "", e.a, e.label) for e in examples]
-    return TaskData(task, model.items_for(examples))
+    data = TaskData(task, model.items_for(examples))
+    if config.sst_phrases and task_registry.get(task).data_stem == task_registry.SST_STEM:
+        phrases = read_phrases(data_dir / TREES_FILE, {e.a for e in examples}, config.train_limit)
+        data.pool = model.items_for(phrases)
+        data.pool_per_epoch = round(config.sst_phrase_ratio * len(examples))
+    return data
 
 
-def contrastive_data(model: MultitaskModel, config: TrainConfig, data_dir: Path) -> TaskData | None:
-    """Positive pairs for the auxiliary supervised SimCSE loss, each sentence tokenised on its own.
+def task_loss(model: MultitaskModel, task: str, batch: Batch, config: TrainConfig | None = None) -> torch.Tensor:
+    """The task's training loss (``Task.loss``: cross-entropy, binary cross-entropy on the logit, or MSE).
 
-    Positives are the pairs of the model's pair tasks labelled positive: at or above the threshold of a
-    probability task (Quora duplicates), at least ``contrastive_min_score`` for a score task (STS). None when the
-    loss is off or the model has no such task.
+    With a config, R-Drop replaces the single pass on its tasks and SMART's term is added on its tasks.
     """
-    if config.contrastive_weight <= 0:
-        return None
-    positives: list[Example] = []
-    for task in [t for t in task_registry.pair_tasks() if t in model.tasks]:
-        spec = task_registry.get(task)
-        if spec.output != "classes":
-            threshold = spec.threshold if spec.output == "probability" else config.contrastive_min_score
-            examples = read_examples(task_file(data_dir, task, "train"), task)
-            examples = examples[: config.train_limit] if config.train_limit else examples
-            positives += [e for e in examples if e.label is not None and e.label >= threshold]
-    if not positives:
-        return None
-    return TaskData(CONTRASTIVE, make_items(model.tokenizer, positives, "concat", config.max_length))
-
-
-def contrastive_loss(model: MultitaskModel, batch: Batch, temperature: float) -> torch.Tensor:
-    """Symmetric InfoNCE: each a_i must pick its own b_i among the batch's b (and each b_i its a_i)."""
-    u, _ = model.embed(batch.inputs[0])  # (B, C)
-    v, _ = model.embed(batch.inputs[1])  # (B, C)
-    logits = F.normalize(u, dim=-1) @ F.normalize(v, dim=-1).T / temperature  # (B, B) cosine / temperature
-    target = torch.arange(len(u), device=logits.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-
-
-def task_loss(model: MultitaskModel, task: str, batch: Batch) -> torch.Tensor:
-    """The task's training loss (``Task.loss``: cross-entropy, binary cross-entropy on the logit, or MSE)."""
-    values = model(task, batch.inputs).values
     assert batch.labels is not None
-    return task_registry.get(task).loss(values, batch.labels.to(values.device))
+    if config is not None and task in config.rdrop_tasks:
+        return rdrop_loss(model, task, batch, config.rdrop_weight, smart=_smart_settings(config, task))
+    values = model(task, batch.inputs).values
+    loss = task_registry.get(task).loss(values, batch.labels.to(values.device))
+    settings = _smart_settings(config, task)
+    if settings is not None:
+        loss = loss + smart_loss(model, task, batch, values, *settings)
+    return loss
+
+
+def _smart_settings(config: TrainConfig | None, task: str) -> tuple[float, float, float] | None:
+    """(weight, noise_std, step_size) when SMART is on for ``task``."""
+    if config is None or task not in config.smart_tasks:
+        return None
+    return config.smart_weight, config.smart_noise_std, config.smart_step_size
 
 
 def epoch_plan(config: TrainConfig, batches: dict[str, list[Batch]], epoch: int) -> list[list[tuple[str, Batch]]]:
@@ -163,7 +196,7 @@ def _task_plan(config: TrainConfig, batches: dict[str, list[Batch]], epoch: int)
     tasks = list(batches)
     if len(tasks) == 1 or config.schedule == "sequential":
         return [[(task, b)] for task in tasks for b in batches[task]]
-    if config.schedule == "round_robin":
+    if config.schedule in ("joint", "round_robin"):
         steps = max(len(b) for b in batches.values())
         return [[(task, batches[task][i % len(batches[task])]) for task in tasks] for i in range(steps)]
     # annealed (BERT-and-PALs): sample a task with probability proportional to N_task ** alpha.
@@ -181,9 +214,16 @@ def _task_plan(config: TrainConfig, batches: dict[str, list[Batch]], epoch: int)
     return plan
 
 
-def make_optimizer(model: MultitaskModel, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with no weight decay on biases and LayerNorms, and ``head_lr`` for the heads."""
+def make_optimizer(
+    model: MultitaskModel, config: TrainConfig, extra: list[torch.nn.Parameter] | None = None
+) -> torch.optim.AdamW:
+    """AdamW with no weight decay on biases and LayerNorms, and ``head_lr`` for the heads.
+
+    ``extra`` parameters (learnt loss weights) train at ``head_lr`` without weight decay.
+    """
     groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    if extra:
+        groups[(True, True)] = list(extra)
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -216,21 +256,55 @@ def linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_r
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt so a kill saves state like Ctrl-C does."""
+def stop_signals(request_stop: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT (Ctrl-C) call ``request_stop``: training then stops after the current step."""
 
     def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+        request_stop()
 
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # not in the main thread
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class CheckpointSaveFailed(RuntimeError):
+    """A save failed (full disk, read-only folder): the last good checkpoint is untouched."""
+
+
+@contextmanager
+def saving(what: str, target: Path) -> Iterator[None]:
+    """Turn an OSError while writing ``target`` into CheckpointSaveFailed, saying why and what is left."""
+    try:
+        yield
+    except OSError as err:
+        kept = "the last good one there is intact" if target.exists() else "nothing was saved there before"
+        raise CheckpointSaveFailed(
+            f"could not save the {what} in {target}: {err.strerror or err} ({type(err).__name__}); {kept}. "
+            "Free space or make the folder writable, then run again with --resume"
+        ) from err
+
+
+def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """This process's random generators (CPU, and the GPU's when training on one)."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, torch.Tensor] | torch.Tensor, device: torch.device) -> None:
+    if isinstance(state, torch.Tensor):  # saved before states were per process
+        state = {"cpu": state}
+    torch.set_rng_state(state["cpu"].cpu())
+    if "cuda" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
 @dataclass
@@ -253,9 +327,9 @@ class TrainState:
 def load_training_data(model: MultitaskModel, config: TrainConfig, data_dir: Path) -> dict[str, TaskData]:
     """Every task's training items, plus the contrastive positives when that loss is on."""
     data = {task: load_task_data(model, config, data_dir, task) for task in model.tasks}
-    contrastive = contrastive_data(model, config, data_dir)
-    if contrastive is not None:
-        data[CONTRASTIVE] = contrastive
+    positives = positive_items(model, config, data_dir)
+    if positives:
+        data[CONTRASTIVE] = TaskData(CONTRASTIVE, positives)
     return data
 
 
@@ -266,13 +340,23 @@ class Trainer:
     """
 
     def __init__(
-        self, config: TrainConfig, model: MultitaskModel, data: dict[str, TaskData], out_dir: Path, data_dir: Path
+        self,
+        config: TrainConfig,
+        model: MultitaskModel,
+        data: dict[str, TaskData],
+        out_dir: Path,
+        data_dir: Path,
+        workers: Workers | None = None,
     ) -> None:
         self.config, self.model, self.data = config, model, data
         self.tasks, self.out_dir, self.data_dir = model.tasks, out_dir, data_dir
         self.state_dir, self.best_dir, self.log_path = out_dir / "state", out_dir / "best", out_dir / "log.jsonl"
         self.device = model.device
-        self.optimizer = make_optimizer(model, config)
+        self.workers = workers or Workers()
+        self.workers.broadcast_from_main(model)
+        self.gradients = StepGradients(model, config, self.workers, self.loss)
+        self.optimizer = make_optimizer(model, config, self.gradients.extra_parameters())
+        self.stop_requested = False
         self._cached_batches: tuple[int, dict[str, list[Batch]]] = (-1, {})
         steps_per_epoch = len(epoch_plan(config, self._batches(0), 0))
         self.total_steps = steps_per_epoch * config.epochs
@@ -280,11 +364,21 @@ class Trainer:
         self.state = TrainState()
 
     @classmethod
-    def from_config(cls, config: TrainConfig, tasks: list[str], out_dir: Path, data_dir: Path) -> Trainer:
-        """Seed, build a fresh model for ``tasks`` on the configured device, and read its training data."""
+    def from_config(
+        cls,
+        config: TrainConfig,
+        tasks: list[str],
+        out_dir: Path,
+        data_dir: Path,
+        workers: Workers | None = None,
+        device: torch.device | None = None,
+    ) -> Trainer:
+        """Seed, build a fresh model for ``tasks`` on ``device`` (default: the configured one), read its data."""
+        workers = workers or Workers()
         set_seed(config.seed)
-        model = build_model(config, tasks).to(resolve_device(config.device))
-        return cls(config, model, load_training_data(model, config, data_dir), out_dir, data_dir)
+        model = build_model(config, tasks).to(device or resolve_device(config.device))
+        torch.manual_seed(config.seed + workers.rank)  # each process its own dropout masks
+        return cls(config, model, load_training_data(model, config, data_dir), out_dir, data_dir, workers)
 
     def _batches(self, epoch: int) -> dict[str, list[Batch]]:
         """The epoch's shuffled, bucketed batches per task (kept for the epoch last asked for)."""
@@ -292,7 +386,7 @@ class Trainer:
             pad_id = self.model.tokenizer.pad_token_id or 0
             seed = self.config.seed + 1000 * epoch
             batches = {
-                t: bucketed_batches(d.items, self.config.batch_size, True, seed + i, pad_id)
+                t: bucketed_batches(d.epoch_items(seed + i), self.config.batch_size, True, seed + i, pad_id)
                 for i, (t, d) in enumerate(self.data.items())
             }
             self._cached_batches = (epoch, batches)
@@ -306,6 +400,8 @@ class Trainer:
                 path = task_file(self.data_dir, task, split, self.config.sst_file)
                 if path.exists():
                     hashes[path.name] = sha256_file(path)
+        if any(d.pool for d in self.data.values()):
+            hashes[TREES_FILE] = sha256_file(self.data_dir / TREES_FILE)
         return hashes
 
     def trainable_parameters(self) -> int:
@@ -313,15 +409,22 @@ class Trainer:
 
     # ----- resumable state ---------------------------------------------------------------------------------
     def save_state(self) -> None:
-        """Trainable weights, optimizer, scheduler, RNG and the TrainState, replaced atomically."""
-        with staged_directory(self.state_dir) as tmp:
+        """Trainable weights, optimizer, scheduler, every process's RNG and the TrainState, replaced atomically.
+
+        Every process calls it (the RNG states are gathered); rank 0 alone writes.
+        """
+        rng = self.workers.gather(rng_state(self.device))
+        if not self.workers.is_main:
+            return
+        with saving("training state", self.state_dir), staged_directory(self.state_dir) as tmp:
             save_file(stored_state_dict(self.model), str(tmp / "weights.safetensors"))
             # Our own file, read back with weights_only=True (tensors and plain containers only).
             torch.save(
                 {
                     "optimizer": self.optimizer.state_dict(),
                     "scheduler": self.scheduler.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
+                    "rng": rng,
+                    "step_gradients": self.gradients.state_dict(),
                 },
                 tmp / "optimizer.pt",
             )
@@ -329,6 +432,7 @@ class Trainer:
 
     def load_state(self) -> bool:
         """Continue from ``state/``; False when there is none. A state of another recipe is refused."""
+        recover_directory(self.state_dir)
         saved = read_json(self.state_dir / "state.json")
         if not saved:
             return False
@@ -344,7 +448,14 @@ class Trainer:
         extra = torch.load(self.state_dir / "optimizer.pt", map_location=self.device, weights_only=True)
         self.optimizer.load_state_dict(extra["optimizer"])
         self.scheduler.load_state_dict(extra["scheduler"])
-        torch.set_rng_state(extra["torch_rng"].cpu())
+        self.gradients.load_state_dict(extra.get("step_gradients", {}))
+        rng = extra["rng"] if "rng" in extra else [extra["torch_rng"]]  # states saved before per-process RNG
+        if len(rng) != self.workers.world_size:
+            raise ValueError(
+                f"{self.state_dir} was saved by {len(rng)} process(es); resume it with as many "
+                f"(this run has {self.workers.world_size})"
+            )
+        set_rng_state(rng[self.workers.rank], self.device)
         self.state = TrainState.from_json(saved)
         return True
 
@@ -352,9 +463,13 @@ class Trainer:
         """A task's loss, or the weighted auxiliary contrastive loss."""
         if task == CONTRASTIVE:
             return self.config.contrastive_weight * contrastive_loss(
-                self.model, batch, self.config.contrastive_temperature
+                self.model,
+                batch,
+                self.config.contrastive_temperature,
+                self.config.contrastive_dropout,
+                tuple(self.config.contrastive_dropout_range),
             )
-        return task_loss(self.model, task, batch)
+        return task_loss(self.model, task, batch, self.config)
 
     # ----- loop --------------------------------------------------------------------------------------------
     def score(self, metrics: dict[str, float]) -> float:
@@ -365,23 +480,39 @@ class Trainer:
         return overall if overall is not None else float(np.mean([task_score(t, metrics) for t in self.tasks]))
 
     def run(self, resume: bool = False) -> dict[str, Any]:
-        """Train to the configured number of epochs; returns the best checkpoint's metrics."""
+        """Train to the configured number of epochs; returns the best checkpoint's metrics (rank 0's view)."""
         if resume and self.load_state():
-            print(f"resuming {self.out_dir} at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}")
-        elif not resume and self.log_path.exists():
+            if self.workers.is_main:
+                print(f"resuming {self.out_dir} at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}")
+        elif not resume and self.log_path.exists() and self.workers.is_main:
             self.log_path.unlink()
-        with sigterm_as_interrupt():
+        with stop_signals(self.request_stop):
             try:
                 while self.state.epoch < self.config.epochs:
                     self.train_epoch()
                     self.end_epoch()
             except KeyboardInterrupt:
+                # Raised outside the signal handler (between two steps' bookkeeping): one process can save.
+                if self.workers.distributed:
+                    raise TrainingInterrupted(f"interrupted; resume from the last state in {self.state_dir}") from None
                 self.save_state()
-                raise TrainingInterrupted(
-                    f"interrupted at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}; state saved in "
-                    f"{self.state_dir}: run again with --resume to continue"
-                ) from None
+                raise self._interrupted() from None
+        self.workers.barrier()
         return read_metrics(self.best_dir)
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+    def _interrupted(self) -> TrainingInterrupted:
+        return TrainingInterrupted(
+            f"interrupted at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}; state saved in "
+            f"{self.state_dir}: run again with --resume to continue"
+        )
+
+    def _should_stop(self) -> bool:
+        """Whether any process was asked to stop (agreed by all, so that they stop at the same step)."""
+        flag = torch.tensor([float(self.stop_requested)], device=self.device)
+        return bool(self.workers.sum(flag).item() > 0)
 
     def train_epoch(self) -> None:
         """The optimizer steps of the current epoch, from where the state says it is."""
@@ -389,7 +520,12 @@ class Trainer:
         plan = epoch_plan(self.config, self._batches(state.epoch), state.epoch)
         self.model.train()
         start = time.time()
-        bar = tqdm(total=len(plan), initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}/{self.config.epochs}")
+        bar = tqdm(
+            total=len(plan),
+            initial=state.step_in_epoch,
+            desc=f"epoch {state.epoch + 1}/{self.config.epochs}",
+            disable=not self.workers.is_main,
+        )
         for step in plan[state.step_in_epoch :]:
             try:
                 total = self.train_step(step)
@@ -400,48 +536,53 @@ class Trainer:
             state.global_step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{total:.4f}")
-            if self.config.save_every_steps and state.step_in_epoch % self.config.save_every_steps == 0:
+            every = self.config.save_every_steps
+            stop = self._should_stop()
+            if stop or (every and state.step_in_epoch % every == 0):
                 state.train_seconds += time.time() - start
                 start = time.time()
                 self.save_state()
+            if stop:
+                bar.close()
+                raise self._interrupted()
         bar.close()
         state.train_seconds += time.time() - start
 
     def train_step(self, step: list[tuple[str, Batch]]) -> float:
-        """One optimizer step over the step's (task, batch) losses, summed; returns the summed loss."""
+        """One optimizer step over the step's (task, batch) losses; returns their sum."""
         self.optimizer.zero_grad(set_to_none=True)
-        total = 0.0
-        for task, batch in step:
-            loss = self.loss(task, batch)
-            if not torch.isfinite(loss):
-                raise self._diverged(task, loss)
-            loss.backward()
-            total += loss.item()
-            self.state.epoch_losses.setdefault(task, []).append(loss.item())
-        torch.nn.utils.clip_grad_norm_(
-            [p for p in self.model.parameters() if p.requires_grad], self.config.max_grad_norm
-        )
+        losses = self.gradients.compute(step, self.state.global_step)
+        for task, value in losses.items():
+            if not math.isfinite(value):
+                raise self._diverged(task, value)
+        torch.nn.utils.clip_grad_norm_(self.gradients.trainable, self.config.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
-        return total
+        for task, value in losses.items():
+            self.state.epoch_losses.setdefault(task, []).append(value)
+        return sum(losses.values())
 
-    def _diverged(self, task: str, loss: torch.Tensor) -> TrainingDiverged:
+    def _diverged(self, task: str, loss: float) -> TrainingDiverged:
         state = self.state
         where = f"best checkpoint (epoch {state.best_epoch + 1}) is in {self.best_dir}"
         return TrainingDiverged(
-            f"loss became {loss.item()} on task {task} at epoch {state.epoch + 1}, step {state.step_in_epoch}; "
+            f"loss became {loss} on task {task} at epoch {state.epoch + 1}, step {state.step_in_epoch}; "
             "training stopped. The last good " + (where if state.best_epoch >= 0 else f"state is in {self.state_dir}")
         )
 
     def end_epoch(self) -> None:
-        """Evaluate on dev, keep the checkpoint if it is the best, log the epoch, move on and save state."""
-        report = self.evaluate_dev()
-        score = self.score(report.metrics)
-        if score > self.state.best_score:
-            self.save_best(report, score)
-        if self.state.epoch + 1 == self.config.epochs:
-            self.record_run_time()
-        self.log_epoch(report)
+        """Evaluate on dev, keep the checkpoint if it is the best, log the epoch, move on and save state.
+
+        Rank 0 alone evaluates and writes; the other processes wait for it at the next step.
+        """
+        if self.workers.is_main:
+            report = self.evaluate_dev()
+            score = self.score(report.metrics)
+            if score > self.state.best_score:
+                self.save_best(report, score)
+            if self.state.epoch + 1 == self.config.epochs:
+                self.record_run_time()
+            self.log_epoch(report)
         self.state.epoch += 1
         self.state.step_in_epoch = 0
         self.state.epoch_losses = {}
@@ -462,17 +603,23 @@ class Trainer:
             "device": describe_device(self.device),
         }
         extra = {"train": to_dict(self.config), "data_sha256": self.data_hashes()}
-        save_checkpoint(self.model, self.best_dir, extra, metrics)
+        with saving("best checkpoint", self.best_dir):
+            save_checkpoint(self.model, self.best_dir, extra, metrics)
 
     def record_run_time(self) -> None:
         """A finished run cost every epoch, not only those up to the best: ``best/`` records the whole time."""
-        write_json_atomic(
-            self.best_dir / METRICS_FILE,
-            {**read_metrics(self.best_dir), "train_seconds": round(self.state.train_seconds, 1)},
-        )
+        with saving("run time", self.best_dir):
+            write_json_atomic(
+                self.best_dir / METRICS_FILE,
+                {**read_metrics(self.best_dir), "train_seconds": round(self.state.train_seconds, 1)},
+            )
 
     def log_epoch(self, report: EvalReport) -> None:
-        """Print and append one ``log.jsonl`` line: losses, dev metrics and time so far."""
+        """Print and write one ``log.jsonl`` line: losses, dev metrics, loss weights and time so far.
+
+        A line for this epoch or a later one (left by a run killed after logging, before saving its state)
+        is replaced, so each epoch appears once.
+        """
         entry = {
             "epoch": self.state.epoch + 1,
             "global_step": self.state.global_step,
@@ -480,10 +627,13 @@ class Trainer:
             "dev": report.metrics,
             "train_seconds": round(self.state.train_seconds, 1),
         }
+        if self.gradients.loss_weights():
+            entry["loss_weights"] = self.gradients.loss_weights()
         print(json.dumps(entry))
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps(entry) + "\n")
+        lines = self.log_path.read_text().splitlines() if self.log_path.exists() else []
+        kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] < entry["epoch"]]
+        with saving("training log", self.log_path):
+            write_text_atomic(self.log_path, "".join(line + "\n" for line in [*kept, json.dumps(entry)]))
 
 
 def is_finished(out_dir: Path, epochs: int) -> bool:
@@ -504,17 +654,15 @@ def train(config: TrainConfig, resume: bool = False, only_tasks: list[str] | Non
     tasks = list(config.heads.tasks)
     for task in [*tasks, *(only_tasks or [])]:
         task_registry.get(task)  # an unknown task fails here, naming the known ones
-    if config.mode == "multi":
-        if only_tasks:
-            raise ValueError("only_tasks is for single-task mode: a multitask model trains all its tasks at once")
-        if not (resume and is_finished(out_dir, config.epochs)):
-            Trainer.from_config(config, tasks, out_dir, data_dir).run(resume)
-        return out_dir / "best"
-    for task in only_tasks or tasks:
-        task_dir = out_dir / "tasks" / task
-        if not (resume and is_finished(task_dir, config.epochs)):
-            Trainer.from_config(config, [task], task_dir, data_dir).run(resume)
-    if all(is_finished(out_dir / "tasks" / task, config.epochs) for task in tasks):
+    if config.mode == "multi" and only_tasks:
+        raise ValueError("only_tasks is for single-task mode: a multitask model trains all its tasks at once")
+    workers, device = start_workers(config.device)  # one process, or this one of `accelerate launch`'s
+    runs = [(tasks, out_dir)] if config.mode == "multi" else [([t], out_dir / "tasks" / t) for t in only_tasks or tasks]
+    for run_tasks, run_dir in runs:
+        if not (resume and is_finished(run_dir, config.epochs)):
+            Trainer.from_config(config, run_tasks, run_dir, data_dir, workers, device).run(resume)
+    finished = all(is_finished(out_dir / "tasks" / task, config.epochs) for task in tasks)
+    if config.mode == "single" and finished and workers.is_main:
         assemble_single_task(config, out_dir, tasks)
     return out_dir / "best"
 

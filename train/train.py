@@ -1,4 +1,8 @@
-"""Train mtbert: ``python -m train.train --config train/configs/X.toml [key=value ...] [--resume]``."""
+"""Train mtbert: ``python -m train.train --config train/configs/X.toml [key=value ...] [--resume]``.
+
+Data-parallel over N processes (gloo on CPUs, nccl on GPUs): ``accelerate launch --num_processes N -m train.train
+--config ...`` (add ``--cpu`` to use CPU processes on a machine with GPUs).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 from mtbert.config import TrainConfig, apply_overrides, from_dict
 from mtbert.layout import PRESETS, preset_file
 from mtbert.presets import read_preset
-from mtbert.training import TrainingDiverged, TrainingInterrupted, train
+from mtbert.training import CheckpointSaveFailed, TrainingDiverged, TrainingInterrupted, train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     config = from_dict(TrainConfig, raw)
     try:
         best = train(config, resume=args.resume, only_tasks=args.tasks)
-    except (TrainingDiverged, TrainingInterrupted, ValueError) as err:
+    except (TrainingDiverged, TrainingInterrupted, CheckpointSaveFailed, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 130 if isinstance(err, TrainingInterrupted) else 1
     if not (best / "config.json").exists():
