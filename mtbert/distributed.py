@@ -12,7 +12,8 @@ each task's summed gradient before it combines them). Rank 0 alone writes checkp
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import torch
@@ -20,6 +21,21 @@ import torch.distributed as dist
 from torch import nn
 
 from mtbert.data import Batch
+
+
+class WorkerLost(RuntimeError):
+    """Another training process stopped (it crashed or was killed): this one cannot go on."""
+
+
+@contextmanager
+def _collective(what: str) -> Iterator[None]:
+    try:
+        yield
+    except RuntimeError as err:  # gloo/nccl: "Connection closed by peer", timeouts
+        raise WorkerLost(
+            f"another training process stopped during {what} ({str(err).splitlines()[0][:160]}); the last saved "
+            "state is intact: run the same command again with --resume"
+        ) from err
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,8 @@ class Workers:
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """``tensor`` summed over the processes (in place; returned for chaining)."""
         if self.distributed:
-            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+            with _collective("a gradient sum"):
+                dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
     def sum_gradients(self, parameters: Iterable[nn.Parameter]) -> None:
@@ -82,19 +99,22 @@ class Workers:
     def broadcast_from_main(self, module: nn.Module) -> None:
         """Give every process rank 0's parameters and buffers."""
         if self.distributed:
-            for tensor in [*module.parameters(), *module.buffers()]:
-                dist.broadcast(tensor.data, src=0)
+            with _collective("the start-up broadcast"):
+                for tensor in [*module.parameters(), *module.buffers()]:
+                    dist.broadcast(tensor.data, src=0)
 
     def barrier(self) -> None:
         if self.distributed:
-            dist.barrier()
+            with _collective("a barrier"):
+                dist.barrier()
 
     def gather(self, value: object) -> list[object]:
         """Every process's ``value``, in rank order (on every process)."""
         if not self.distributed:
             return [value]
         values: list[object] = [None] * self.world_size
-        dist.all_gather_object(values, value)
+        with _collective("a state save"):
+            dist.all_gather_object(values, value)
         return values
 
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from mtbert.config import TrainConfig, apply_overrides, from_dict
+from mtbert.distributed import WorkerLost
 from mtbert.layout import PRESETS, preset_file
 from mtbert.presets import read_preset
 from mtbert.training import CheckpointSaveFailed, TrainingDiverged, TrainingInterrupted, train
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     config = from_dict(TrainConfig, raw)
     try:
         best = train(config, resume=args.resume, only_tasks=args.tasks)
-    except (TrainingDiverged, TrainingInterrupted, CheckpointSaveFailed, ValueError) as err:
+    except (TrainingDiverged, TrainingInterrupted, CheckpointSaveFailed, WorkerLost, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 130 if isinstance(err, TrainingInterrupted) else 1
     if not (best / "config.json").exists():
