@@ -58,6 +58,11 @@ def seeds_file(assets: Path) -> Path:
     return assets / "seeds.json"
 
 
+def option_costs_file(assets: Path) -> Path:
+    """Cost per step of each training option (``python -m train.benchmark_options``)."""
+    return assets / "option_costs.json"
+
+
 def hard_cases_file(assets: Path) -> Path:
     return assets / "hard_cases.json"
 

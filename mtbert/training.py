@@ -148,6 +148,8 @@ def load_task_data(model: MultitaskModel, config: TrainConfig, data_dir: Path, t
         examples = examples + [Example(e.id, e.b or "", e.a, e.label) for e in examples]
     data = TaskData(task, model.items_for(examples))
     if config.sst_phrases and task_registry.get(task).data_stem == task_registry.SST_STEM:
+        if not (data_dir / TREES_FILE).exists():
+            raise FileNotFoundError(f"sst_phrases needs {TREES_FILE} in {data_dir} (the SST train parse trees)")
         phrases = read_phrases(data_dir / TREES_FILE, {e.a for e in examples}, config.train_limit)
         data.pool = model.items_for(phrases)
         data.pool_per_epoch = round(config.sst_phrase_ratio * len(examples))

@@ -49,6 +49,18 @@ def _write_small_data(target: Path, rows: int) -> Path:
                     f"{i}\tx{i}\t{line}" for i, line in enumerate((lines * (rows // len(lines) + 1))[:rows])
                 ]
             (target / f"{stem}-{split}.csv").write_text("\n".join(content) + "\n", encoding="utf-8")
+    trees = source / "sst-train-trees.txt" if source else None
+    if trees is not None and trees.exists():
+        lines = trees.read_text(encoding="utf-8").splitlines()[:rows]
+    else:  # one tree per synthetic sentence: its words as leaves under right-branching nodes
+        lines = []
+        for line in (SYNTHETIC["ids-sst"][1] * (rows // 5 + 1))[:rows]:
+            text, label = line.rsplit("\t", 1)
+            tree = ""
+            for word in reversed(text.split()):
+                tree = f"(2 {word})" if not tree else f"({label} (2 {word}) {tree})"
+            lines.append(tree if tree.startswith(f"({label} ") else f"({label} {tree})")
+    (target / "sst-train-trees.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target
 
 

@@ -376,3 +376,33 @@ def test_train_state_is_saved_and_loaded_whole(small_data, tmp_path):
     trainer.save_state()
     fresh = training.Trainer.from_config(cfg, ["similarity"], tmp_path / "state", small_data)
     assert fresh.load_state() and fresh.state == trainer.state
+
+
+def test_phrase_level_sst_adds_a_fresh_sample_of_phrases_each_epoch(small_data, tmp_path):
+    cfg = config(
+        small_data,
+        tmp_path / "p",
+        heads=HeadConfig(tasks=["sentiment"]),
+        sst_phrases=True,
+        sst_phrase_ratio=0.5,
+        train_limit=64,
+    )
+    trainer = training.Trainer.from_config(cfg, ["sentiment"], tmp_path / "p", small_data)
+    data = trainer.data["sentiment"]
+    assert len(data.items) == 64 and len(data.pool) > 64 and data.pool_per_epoch == 32
+    first, second = data.epoch_items(1), data.epoch_items(2)
+    assert len(first) == len(second) == 96 and first[:64] == data.items and first[64:] != second[64:]
+    assert len(epoch_plan(cfg, trainer._batches(0), 0)) == 96 // 16
+    trainer.run()
+    assert json.loads((tmp_path / "p" / "best" / "config.json").read_text())["data_sha256"]["sst-train-trees.txt"]
+
+
+def test_phrase_level_sst_says_when_the_trees_file_is_missing(small_data, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data)
+    (data / "sst-train-trees.txt").unlink()
+    cfg = config(data, tmp_path / "p", heads=HeadConfig(tasks=["sentiment"]), sst_phrases=True)
+    with pytest.raises(FileNotFoundError, match="sst-train-trees.txt"):
+        train(cfg)

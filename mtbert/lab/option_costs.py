@@ -1,0 +1,95 @@
+"""What each training option costs per optimizer step, relative to the recipe it changes.
+
+Every option trains the same model (the multi-cross recipe) through whole epochs of the first rows of each
+training file, so that each kind of step in the epoch's mix is timed. Options are timed in interleaved
+rounds so that a slower moment of the machine hits every option alike; the median step time of each is
+divided by its baseline's. Steps per epoch on the full training files are counted too, since ``joint``
+steps and phrase-level SST change how many steps an epoch holds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mtbert import tasks as task_registry
+from mtbert.config import TrainConfig, from_dict
+from mtbert.layout import PRESETS, preset_file
+from mtbert.presets import read_preset
+from mtbert.training import Trainer, epoch_plan, load_training_data
+
+BASE_PRESET = "multi-cross"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option as timed: its overrides of the base recipe and the option it is compared with."""
+
+    name: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    baseline: str = "sequential"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("sequential"),
+    Option("joint", {"schedule": "joint"}),
+    Option("joint + pcgrad", {"schedule": "joint", "gradient_surgery": "pcgrad"}, "joint"),
+    Option("joint + gradvac", {"schedule": "joint", "gradient_surgery": "gradvac"}, "joint"),
+    Option("joint + cagrad", {"schedule": "joint", "gradient_surgery": "cagrad"}, "joint"),
+    Option("joint + uncertainty", {"schedule": "joint", "loss_weighting": "uncertainty"}, "joint"),
+    Option("smart (all tasks)", {"smart_tasks": ["sentiment", "paraphrase", "similarity"]}),
+    Option("rdrop (all tasks)", {"rdrop_tasks": ["sentiment", "paraphrase", "similarity"]}),
+    Option("contrastive fixed", {"contrastive_weight": 0.1}),
+    Option("contrastive sampled", {"contrastive_weight": 0.1, "contrastive_dropout": "sampled"}, "contrastive fixed"),
+    Option("sst_phrases", {"sst_phrases": True}),
+)
+
+
+def _config(data_dir: Path, option: Option, rows: int) -> TrainConfig:
+    raw = read_preset(preset_file(PRESETS, BASE_PRESET))
+    raw.update(option.overrides, data_dir=str(data_dir), train_limit=rows, device="cpu", out_dir="unused")
+    return from_dict(TrainConfig, raw)
+
+
+def steps_per_epoch(config: TrainConfig, trainer: Trainer) -> int:
+    """Optimizer steps of one epoch on the full training files (the trainer's data is only their first rows)."""
+    full = replace(config, train_limit=0)
+    data = load_training_data(trainer.model, full, trainer.data_dir)
+    sizes = {t: -(-len(d.epoch_items(0)) // config.batch_size) for t, d in data.items()}
+    return len(epoch_plan(full, {t: list(range(n)) for t, n in sizes.items()}, 0))  # type: ignore[arg-type]
+
+
+def option_costs(data_dir: Path, rows: int = 128, rounds: int = 3) -> dict[str, dict[str, Any]]:
+    """Per option: median seconds per step, its ratio to its baseline's, steps per full epoch and their ratio."""
+    tasks = list(task_registry.CS224N_TASKS)
+    trainers = {
+        o.name: Trainer.from_config(_config(data_dir, o, rows), tasks, Path("unused"), data_dir) for o in OPTIONS
+    }
+    times: dict[str, list[float]] = {name: [] for name in trainers}
+    for round_ in range(rounds + 1):
+        for name, trainer in trainers.items():
+            plan = epoch_plan(trainer.config, trainer._batches(round_), round_)  # every task's steps, in their mix
+            trainer.model.train()
+            start = time.perf_counter()
+            for step in plan:
+                trainer.train_step(step)
+            if round_:  # the first round warms up
+                times[name].append((time.perf_counter() - start) / len(plan))
+    result: dict[str, dict[str, Any]] = {}
+    for option in OPTIONS:
+        seconds = statistics.median(times[option.name])
+        epoch = steps_per_epoch(trainers[option.name].config, trainers[option.name])
+        result[option.name] = {
+            "seconds_per_step": round(seconds, 4),
+            "steps_per_epoch": epoch,
+            "baseline": option.baseline,
+        }
+    for option in OPTIONS:
+        base = result[option.baseline]
+        entry = result[option.name]
+        entry["step_cost"] = round(entry["seconds_per_step"] / base["seconds_per_step"], 2)
+        entry["epoch_cost"] = round(entry["step_cost"] * entry["steps_per_epoch"] / base["steps_per_epoch"], 2)
+    return result
