@@ -46,7 +46,8 @@ def describe(config: dict[str, Any], directory: Path) -> tuple[str, str, list[st
     kind = "multitask"
     tasks = list(config.get("heads", {}).get("tasks", []))
     if config.get("kind") == "single":
-        kind, tasks = "single-task", list(config.get("tasks", {}))
+        kind = "single-task (composed)" if config.get("composed_from") else "single-task"
+        tasks = list(config.get("tasks", {}))
         config = read_config(directory / config["tasks"][tasks[0]])
     heads, finetune = config["heads"], config["finetune"]
     parts = [kind, heads.get("pair_encoding", "?")]
@@ -54,12 +55,41 @@ def describe(config: dict[str, Any], directory: Path) -> tuple[str, str, list[st
         parts.append(heads.get("combine", "uv"))
     if heads.get("shared_layer"):
         parts.append("shared layer")
-    contrastive = config.get("train", {}).get("contrastive_weight", 0)
+    train = config.get("train", {})
+    contrastive = train.get("contrastive_weight", 0)
     if contrastive:
-        parts.append(f"contrastive {contrastive:g}")
+        parts.append(
+            f"contrastive {contrastive:g}"
+            + (" sampled dropout" if train.get("contrastive_dropout") == "sampled" else "")
+        )
+    parts += _training_options(train)
     mode = finetune.get("mode", "?")
     parts.append(f"LoRA r{finetune.get('lora_rank')}" if mode == "lora" else mode)
     return config["backbone"], " · ".join(parts), tasks
+
+
+SURGERY_NAMES = {"pcgrad": "PCGrad", "gradvac": "GradVac", "cagrad": "CAGrad"}
+
+
+def _training_options(train: dict[str, Any]) -> list[str]:
+    """Short names of the training options beyond the report's recipe that a checkpoint was trained with."""
+    parts = []
+    if train.get("schedule") in ("joint", "round_robin"):
+        parts.append("joint steps")
+    if train.get("gradient_surgery", "none") != "none":
+        parts.append(SURGERY_NAMES.get(train["gradient_surgery"], train["gradient_surgery"]))
+    if train.get("loss_weighting") == "uncertainty":
+        parts.append("uncertainty weights")
+    parts += [
+        f"{name} on {', '.join(train[key])}"
+        for key, name in (("smart_tasks", "SMART"), ("rdrop_tasks", "R-Drop"))
+        if train.get(key)
+    ]
+    if train.get("sst_phrases"):
+        parts.append("SST phrases")
+    if train.get("init_from"):
+        parts.append("from a multitask checkpoint")
+    return parts
 
 
 def read_results(assets_dir: Path) -> dict[str, dict[str, Any]]:

@@ -33,10 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = Path(args.config) if Path(args.config).exists() else preset_file(PRESETS, Path(args.config).stem)
     raw = apply_overrides(read_preset(path), args.overrides)
-    if "members" in raw:
+    if "members" in raw or "tasks_from" in raw:
+        kind = "an ensemble (a list of members)" if "members" in raw else "composed of shipped task models"
         parser.error(
-            f"{args.config} is an ensemble (a list of members), not a training run: build it with "
-            "python -m train.build_zoo ensemble"
+            f"{args.config} is {kind}, not a training run: build it with "
+            f"python -m train.build_zoo {Path(args.config).stem}"
         )
     if args.data_dir:
         raw["data_dir"] = args.data_dir

@@ -93,3 +93,87 @@ def option_costs(data_dir: Path, rows: int = 128, rounds: int = 3) -> dict[str, 
         entry["step_cost"] = round(entry["seconds_per_step"] / base["seconds_per_step"], 2)
         entry["epoch_cost"] = round(entry["step_cost"] * entry["steps_per_epoch"] / base["steps_per_epoch"], 2)
     return result
+
+
+@dataclass(frozen=True)
+class OptionDoc:
+    """A row of the README's options table: a TrainConfig key, its values, what it does, the costs to show."""
+
+    key: str
+    values: str
+    meaning: str
+    timed: tuple[str, ...] = ()
+
+
+OPTION_DOCS: tuple[OptionDoc, ...] = (
+    OptionDoc(
+        "schedule",
+        "`sequential`, `joint`, `round_robin`, `annealed`",
+        "`joint`: every step holds one batch of every task; the smaller tasks cycle (`round_robin` is its older name)",
+        ("joint",),
+    ),
+    OptionDoc(
+        "gradient_surgery",
+        "`none`, `pcgrad`, `gradvac`, `cagrad`",
+        "on joint steps, how the tasks' gradients on the shared parameters (backbone or LoRA adapters) "
+        "combine; head gradients pass unchanged",
+        ("joint + pcgrad", "joint + gradvac", "joint + cagrad"),
+    ),
+    OptionDoc("cagrad_c", "float", "CAGrad's radius c (0 gives the plain sum)"),
+    OptionDoc("gradvac_beta", "float", "rate of GradVac's moving-average similarity targets"),
+    OptionDoc(
+        "loss_weighting",
+        "`sum`, `uncertainty`",
+        "`uncertainty`: learnt per-task log-variances (Kendall et al.), trained by the optimizer and logged per epoch",
+        ("joint + uncertainty",),
+    ),
+    OptionDoc(
+        "smart_tasks",
+        "list of tasks",
+        "SMART's adversarial smoothness term on these tasks (no Bregman proximal term)",
+        ("smart (all tasks)",),
+    ),
+    OptionDoc(
+        "smart_weight / smart_noise_std / smart_step_size",
+        "floats",
+        "its weight, the initial noise and the ascent step on the embedding output",
+    ),
+    OptionDoc(
+        "rdrop_tasks",
+        "list of tasks",
+        "R-Drop on these tasks: two dropout passes and the divergence between them",
+        ("rdrop (all tasks)",),
+    ),
+    OptionDoc("rdrop_weight", "float", "weight of R-Drop's divergence"),
+    OptionDoc(
+        "contrastive_dropout",
+        "`fixed`, `sampled`",
+        "S-SimCSE: each contrastive pass draws its dropout rate from `contrastive_dropout_range` (needs "
+        "`contrastive_weight` > 0)",
+        ("contrastive sampled",),
+    ),
+    OptionDoc("contrastive_dropout_range", "[low, high]", "the range the sampled rates are drawn from"),
+    OptionDoc(
+        "init_from",
+        "checkpoint folder",
+        "MT-DNN: in `single` mode, each task model starts from this multitask checkpoint's backbone, "
+        "adapters and head (same recipe)",
+    ),
+    OptionDoc(
+        "sst_phrases",
+        "bool",
+        "sentiment also trains on the labelled phrases of the train trees (`sst-train-trees.txt`); dev "
+        "stays on sentences",
+        ("sst_phrases",),
+    ),
+    OptionDoc(
+        "sst_phrase_ratio",
+        "float",
+        "phrases sampled afresh each epoch, as a multiple of the train sentences (0: all 150,740 every epoch)",
+    ),
+    OptionDoc(
+        "backbone_dropout",
+        "float or unset",
+        "replaces the backbone's hidden and attention dropout (0 makes runs comparable weight for weight)",
+    ),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from mtbert.catalog import discover, read_results
 from mtbert.files import read_json, write_text_atomic
 from mtbert.lab.seeds import read_seeds, spread
 from mtbert.lab.significance import interval, prob_better
+from mtbert.layout import option_costs_file
 from mtbert.tasks import OVERALL
 
 METRICS = tuple(task_registry.metric_keys())  # the three metrics of the overall score
@@ -259,6 +261,30 @@ def seeds_table(assets: Path) -> str:
     return "\n".join(lines)
 
 
+def options_table(assets: Path) -> str:
+    """Every training option beyond the report: key, default, values, meaning, and its measured cost."""
+    from mtbert.config import TrainConfig
+    from mtbert.lab.option_costs import OPTION_DOCS
+
+    costs = read_json(option_costs_file(assets))
+    defaults = TrainConfig()
+    lines = [
+        "| option | default | values | what it does | cost per step (per epoch) vs baseline |",
+        "|---|---|---|---|---|",
+    ]
+    for doc in OPTION_DOCS:
+        keys = [k.strip() for k in doc.key.split("/")]
+        default = " / ".join(f"`{json.dumps(getattr(defaults, k))}`" for k in keys)
+        measured = [
+            f"{name}: {costs[name]['step_cost']:.2f}× ({costs[name]['epoch_cost']:.2f}×) vs {costs[name]['baseline']}"
+            for name in doc.timed
+            if name in costs
+        ]
+        cost = "; ".join(measured) if measured else ("not measured yet" if doc.timed else "—")
+        lines.append(f"| `{doc.key}` | {default} | {doc.values} | {doc.meaning} | {cost} |")
+    return "\n".join(lines)
+
+
 SECTIONS: dict[str, Callable[[Path], str]] = {
     "models": models_table,
     "benchmarks": benchmark_table,
@@ -266,6 +292,7 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
     "findings-summary": findings_summary,
     "findings": findings,
     "seeds": seeds_table,
+    "options": options_table,
 }
 
 

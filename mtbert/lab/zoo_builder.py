@@ -3,7 +3,8 @@
 Every variant is a preset ``<presets>/<name>.toml``. Training resumes from its ``out_dir``'s ``state/`` after an
 interruption; a variant already recorded in ``results.json`` (and, if shipped, present under ``checkpoints/``) is
 skipped unless forced. An ensemble preset lists ``members`` instead of training
-arguments: it is built from the shipped members and carries no weights.
+arguments: it is built from the shipped members and carries no weights. A composed preset (``tasks_from``) takes
+each task's model from a shipped single-task variant: it trains nothing either.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from mtbert.checkpoint import (
     load,
     read_config,
     read_metrics,
+    save_checkpoint,
     save_ensemble,
+    stored_state_dict,
 )
 from mtbert.config import TrainConfig, from_dict, training_recipe
 from mtbert.evaluation import evaluate, write_report
 from mtbert.files import staged_directory, write_json_atomic
 from mtbert.layout import PRESETS, checkpoint_dir, predictions_dir, preset_file, results_file
+from mtbert.multitask import SingleTaskModels
 from mtbert.presets import read_preset
 from mtbert.training import joint_device, train
 
@@ -68,6 +72,8 @@ def recipe_fingerprint(name: str, presets_dir: Path = PRESETS) -> str:
     raw = read_preset(preset_file(presets_dir, name))
     if "members" in raw:
         content: dict[str, Any] = {"members": {m: recipe_fingerprint(m, presets_dir) for m in raw["members"]}}
+    elif "tasks_from" in raw:
+        content = {"tasks_from": {t: recipe_fingerprint(v, presets_dir) for t, v in raw["tasks_from"].items()}}
     else:
         content = training_recipe(from_dict(TrainConfig, raw))
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
@@ -107,6 +113,32 @@ def _ensemble_costs(members: list[str], results: dict[str, dict[str, Any]]) -> d
     }
 
 
+def compose_single_task(tasks_from: dict[str, str], assets_dir: Path, target: Path) -> dict[str, Any]:
+    """A single-task checkpoint whose task models are copied from shipped variants; returns its costs.
+
+    Its cost is what its models cost: a source's per-task training seconds when recorded, else the whole source's.
+    """
+    results = read_results(assets_dir)
+    missing = sorted({v for v in tasks_from.values() if v not in results})
+    if missing:
+        raise CheckpointError(f"variants to compose from are not built yet: {missing}")
+    models, parameters = {}, 0
+    for task, variant in tasks_from.items():
+        model = load(checkpoint_dir(assets_dir, variant)).model_for(task)
+        models[task] = model
+        parameters += sum(t.numel() for t in stored_state_dict(model).values())
+    sources = sorted(set(tasks_from.values()))
+    costs = {
+        "trainable_parameters": parameters,
+        "train_seconds": round(sum(results[v]["train_seconds"] for v in sources), 1),
+        "seed": results[sources[0]]["seed"],
+        "device": joint_device([results[v] for v in sources]),
+        "composed_from": dict(tasks_from),
+    }
+    save_checkpoint(SingleTaskModels(models), target, {"composed_from": dict(tasks_from)})
+    return costs
+
+
 def build_variant(
     variant: ZooVariant,
     assets_dir: Path,
@@ -122,6 +154,9 @@ def build_variant(
     if "members" in raw:
         costs = _ensemble_costs(list(raw["members"]), results)
         source = save_ensemble(target, costs["members"])
+    elif "tasks_from" in raw:
+        costs = compose_single_task(dict(raw["tasks_from"]), assets_dir, target)
+        source = target
     else:
         config = from_dict(TrainConfig, {**raw, "data_dir": str(data_dir)})
         source = train(config, resume=not fresh)
@@ -141,7 +176,7 @@ def build_variant(
     backbone, description, _ = describe(read_config(source), source)
     entry.update(backbone=backbone, heads=description, shipped=variant.ship)
     if variant.ship:
-        if "members" not in raw:
+        if source != target:
             _copy_checkpoint(source, target)
         write_json_atomic(target / "metrics.json", entry)
         write_report(report, predictions_dir(assets_dir, variant.name), "dev", include_text=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from mtbert.catalog import discover
 from mtbert.checkpoint import CheckpointError, load
@@ -99,3 +100,44 @@ def test_the_shipped_ensemble_averages_every_other_shipped_report_row():
     assert members[0] == "single-cross"
     assert sorted(members) == sorted(v.name for v in ZOO if v.ship and v.report_row and v.name != "ensemble")
     assert members[0] == "single-cross"
+
+
+def test_a_composed_variant_takes_each_task_model_from_a_shipped_single_task_variant(
+    small_data, tmp_path, backbone_cache
+):
+    presets = tmp_path / "configs"
+    presets.mkdir()
+    single = TINY.replace('mode = "multi"', 'mode = "single"')
+    (presets / "one.toml").write_text(single.format(out=tmp_path / "runs" / "one"))
+    (presets / "two.toml").write_text(single.format(out=tmp_path / "runs" / "two").replace("lr = 1e-3", "lr = 3e-3"))
+    (presets / "mix.toml").write_text('[tasks_from]\nsentiment = "two"\nparaphrase = "one"\nsimilarity = "one"\n')
+    assets = tmp_path / "assets"
+    with pytest.raises(CheckpointError, match="not built yet"):
+        build_variant(ZooVariant("mix"), assets, small_data, presets, cache=backbone_cache)
+    for name in ("one", "two"):
+        build_variant(ZooVariant(name), assets, small_data, presets, cache=backbone_cache)
+    entry = build_variant(ZooVariant("mix"), assets, small_data, presets, cache=backbone_cache)
+    results = json.loads((assets / "results.json").read_text())
+    assert entry["sst_acc"] == pytest.approx(results["two"]["sst_acc"])
+    assert entry["quora_acc"] == pytest.approx(results["one"]["quora_acc"])
+    assert entry["composed_from"] == {"sentiment": "two", "paraphrase": "one", "similarity": "one"}
+    assert "composed" in entry["heads"] and is_built(ZooVariant("mix"), assets, presets)
+    mix, two = load(assets / "checkpoints" / "mix"), load(assets / "checkpoints" / "two")
+    a, b = mix.model_for("sentiment").state_dict(), two.model_for("sentiment").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    (presets / "two.toml").write_text((presets / "two.toml").read_text().replace("lr = 3e-3", "lr = 2e-3"))
+    assert not is_built(ZooVariant("mix"), assets, presets)  # a source's recipe changed: the mix is stale
+
+
+def test_every_preset_is_a_valid_recipe_ensemble_or_composition():
+    from mtbert.config import TrainConfig, from_dict
+    from mtbert.layout import PRESETS
+    from mtbert.presets import read_preset
+
+    for path in sorted(PRESETS.glob("*.toml")):
+        raw = read_preset(path)
+        if "members" in raw or "tasks_from" in raw:
+            names = raw.get("members") or list(raw["tasks_from"].values())
+            assert all((PRESETS / f"{n}.toml").exists() for n in names), path.name
+        else:
+            from_dict(TrainConfig, raw)
