@@ -152,7 +152,29 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("The larger backbone (6 vs 3 layers) helps", ("single-cross",), ("small-l3",), METRICS),
     Claim("Full fine-tuning beats LoRA", ("single-cross-full",), ("single-cross",), (SST, STS)),
     Claim("The ensemble beats each of its members", ("ensemble",), (), (*METRICS, OVERALL)),
+    # Beyond the report: each method against the recipe it changes.
+    Claim("Phrase-level SST helps SST", ("sst-phrases",), ("single-cross",), (SST,)),
+    Claim("SMART helps SST", ("sst-smart",), ("single-cross",), (SST,)),
+    Claim("R-Drop helps STS", ("sts-rdrop",), ("single-cross",), (STS,)),
+    Claim(
+        "Joint steps with gradient surgery or learnt loss weights beat the sequential schedule",
+        ("multi-joint-pcgrad", "multi-joint-gradvac", "multi-joint-cagrad", "multi-joint-uncertainty"),
+        ("multi-cross",),
+        (*METRICS, OVERALL),
+    ),
+    Claim(
+        "S-SimCSE's sampled dropout helps the contrastive objective",
+        ("multi-cross-shared-ssimcse",),
+        ("multi-cross-shared-contrastive",),
+        (*METRICS, OVERALL),
+    ),
+    Claim(
+        "Multitask, then per-task fine-tuning (MT-DNN) beats single-task", ("mtdnn-cross",), ("single-cross",), METRICS
+    ),
 )
+
+# Claims resting on SST are also compared over the seeds of seeds.json: (better, worse, metric).
+SEED_CLAIMS: tuple[tuple[str, str, str], ...] = (("sst-phrases", "single-cross", SST),)
 
 
 CLEAR = 0.95  # a comparison is clear when the paired bootstrap puts P(better > worse) at least this far from 1/2
@@ -235,7 +257,29 @@ def findings(assets: Path) -> str:
         )
         lines.append(f"- **{v.claim.text}** — {v.text} ({v.counts}): {detail}.")
     best = _best_overall(assets)
-    return "\n".join(lines + ([best] if best else []))
+    return "\n".join(lines + seed_comparisons(assets) + ([best] if best else []))
+
+
+def seed_comparisons(assets: Path) -> list[str]:
+    """For each seed claim with both variants in seeds.json: the means over the seeds and the paired differences."""
+    study = read_seeds(assets)
+    lines = []
+    for better, worse, metric in SEED_CLAIMS:
+        if better not in study or worse not in study:
+            continue
+        a, b = study[better]["seeds"], study[worse]["seeds"]
+        seeds = [s for s in a if s in b and metric in a[s] and metric in b[s]]
+        if not seeds:
+            continue
+        diffs = [a[s][metric] - b[s][metric] for s in seeds]
+        mean_a = sum(a[s][metric] for s in seeds) / len(seeds)
+        mean_b = sum(b[s][metric] for s in seeds) / len(seeds)
+        detail = ", ".join(f"{s}: {d:+.3f}" for s, d in zip(seeds, diffs, strict=True))
+        lines.append(
+            f"- **{better} vs {worse} over {len(seeds)} seeds** ({METRIC_NAMES[metric]}): mean {mean_a:.4f} vs "
+            f"{mean_b:.4f}; paired by seed {detail}; {sum(d > 0 for d in diffs)} of {len(seeds)} seeds better."
+        )
+    return lines
 
 
 def findings_summary(assets: Path) -> str:
@@ -245,7 +289,7 @@ def findings_summary(assets: Path) -> str:
         for v in verdicts(assets)
     ]
     best = _best_overall(assets)
-    return "\n".join(lines + ([best] if best else []))
+    return "\n".join(lines + seed_comparisons(assets) + ([best] if best else []))
 
 
 def seeds_table(assets: Path) -> str:
