@@ -29,3 +29,14 @@ def test_every_endpoint_answers_as_recorded():
 def test_the_comparison_sees_a_changed_number():
     assert differences({"a": [1.0, {"plot": '{"z": [0.5]}'}]}, {"a": [1.0, {"plot": '{"z": [0.5000011]}'}]})
     assert not differences({"a": [1.0]}, {"a": [1.0000001]})
+    assert not differences({"a": [0.4085]}, {"a": [0.4086]})  # one unit of a 4-decimal rounding
+    assert differences({"a": [0.4085]}, {"a": [0.4087]})
+    import base64
+
+    import numpy as np
+
+    def typed(values: list[float]) -> dict:
+        return {"dtype": "f4", "bdata": base64.b64encode(np.array(values, dtype="f4").tobytes()).decode()}
+
+    assert not differences(typed([0.5, 0.25]), typed([0.5000001, 0.25]))  # the last bits of a float32
+    assert differences(typed([0.5, 0.25]), typed([0.5, 0.2501]))

@@ -60,3 +60,23 @@ def test_findings_check_each_claim_against_the_results(tmp_path):
     ensemble = lines["The ensemble beats each of its members"]
     assert "— holds (7/7" in ensemble and "vs frozen 0.400 SST" in ensemble and "single-cross" not in ensemble
     assert lines["Best overall"] == "- **Best overall**: ensemble 0.7517."  # no predictions here: no interval
+
+
+def test_the_options_table_documents_real_config_keys_with_their_measured_costs(tmp_path):
+    from dataclasses import fields
+
+    from mtbert.config import TrainConfig
+    from mtbert.lab.option_costs import OPTION_DOCS, OPTIONS
+    from mtbert.lab.report import options_table
+
+    known = {f.name for f in fields(TrainConfig)}
+    assert all(k.strip() in known for doc in OPTION_DOCS for k in doc.key.split("/"))
+    timed = {o.name for o in OPTIONS}
+    assert all(name in timed for doc in OPTION_DOCS for name in doc.timed)
+    (tmp_path / "option_costs.json").write_text(
+        '{"joint": {"step_cost": 2.5, "epoch_cost": 1.31, "baseline": "sequential"}}'
+    )
+    table = options_table(tmp_path)
+    assert '| `schedule` | `"sequential"` |' in table and "joint: 2.50× (1.31×) vs sequential" in table
+    assert table.count("\n") == len(OPTION_DOCS) + 1
+    assert "not measured yet" in table  # the options without a recorded cost say so
