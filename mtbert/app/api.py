@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -39,7 +41,18 @@ def register(store: VariantStore) -> None:
     """Add the named endpoints /predict_sentiment, /predict_paraphrase, /predict_similarity, /predict_pair,
     /explore, /what_if, /live, /attention_grid, /hard_cases and /share_link."""
     for fn in (*_predictions(store), *_explanations(store)):
-        gr.api(fn, api_name=fn.__name__.removesuffix("_api"))
+        gr.api(_holding_models(store, fn), api_name=fn.__name__.removesuffix("_api"))
+
+
+def _holding_models(store: VariantStore, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run while holding the store's model lock (as the UI's events are), keeping its signature for Gradio."""
+
+    @functools.wraps(fn)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with store.model_lock:
+            return fn(*args, **kwargs)
+
+    return locked
 
 
 def _predictions(store: VariantStore) -> list[Any]:

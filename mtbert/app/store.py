@@ -58,6 +58,9 @@ class VariantStore:
         self._models: dict[str, Model] = {}
         self._remembered: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
+        # Held while a handler runs the models: Integrated Gradients hooks a model's word embeddings during its
+        # attribution, and a forward from another request on that model must not pass through the hook.
+        self.model_lock = threading.Lock()
 
     def usable(self, task: str | None = None) -> list[Variant]:
         """Variants without errors (that have ``task``, if given)."""

@@ -3,6 +3,7 @@ handler ``handler(store, *inputs) -> {output name: value}`` into a Gradio event 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import inspect
@@ -52,7 +53,8 @@ def event(
 
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
-            result = bound(*args, **kwargs)
+            with store.model_lock if store is not None else contextlib.nullcontext():
+                result = bound(*args, **kwargs)
         except USER_ERRORS as err:
             raise gr.Error(user_message(err), print_exception=False) from err
         return {outputs[name]: value for name, value in result.items()} if outputs is not None else result

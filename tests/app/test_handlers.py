@@ -208,3 +208,33 @@ def test_the_embedding_map_takes_hostile_input_as_text(store, tmp_path, monkeypa
     )
     star = out["map"].data[-1]
     assert star.name == "your input" and "<img" not in star.text[0] and len(star.text[0]) <= 200
+
+
+def test_handlers_and_api_endpoints_run_the_models_one_at_a_time(store, monkeypatch):
+    # Integrated Gradients hooks a model's word embeddings while it attributes: another request's forward on the
+    # same model must wait, or it runs through the hook (a tensor-size error under load).
+    import inspect
+
+    import gradio as gr
+
+    from mtbert.app.ui import event
+
+    seen = []
+
+    def handler(store_, text: str) -> dict[str, str]:
+        seen.append(store_.model_lock.locked())
+        return {"out": text}
+
+    assert event(handler, store, None)("x") == {"out": "x"} and seen == [True]
+    registered = []
+    monkeypatch.setattr(gr, "api", lambda fn, api_name: registered.append((api_name, fn)))
+    from types import SimpleNamespace
+
+    answer = SimpleNamespace(value=lambda task: {"positive": 1.0})
+    monkeypatch.setattr(api, "predict_with", lambda *a, **k: seen.append(store.model_lock.locked()) or answer)
+    api.register(store)
+    endpoints = dict(registered)
+    assert "text" in inspect.signature(endpoints["predict_sentiment"]).parameters  # Gradio still sees the inputs
+    seen.clear()
+    assert endpoints["predict_sentiment"]("a film", "single-cross") == {"positive": 1.0}
+    assert seen == [True] and not store.model_lock.locked()
