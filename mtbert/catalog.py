@@ -45,8 +45,16 @@ def describe(config: dict[str, Any], directory: Path) -> tuple[str, str, list[st
         return "+".join(backbones), f"ensemble of {' + '.join(config['members'])}", tasks
     kind = "multitask"
     tasks = list(config.get("heads", {}).get("tasks", []))
+    if config.get("kind") == "single" and config.get("composed_from"):
+        tasks = list(config.get("tasks", {}))
+        sources: dict[str, list[str]] = {}
+        for task, variant in config["composed_from"].items():
+            sources.setdefault(variant, []).append(task)
+        backbone = read_config(directory / config["tasks"][tasks[0]])["backbone"]
+        parts = [f"{variant} ({', '.join(names)})" for variant, names in sources.items()]
+        return backbone, "single-task · composed of " + " + ".join(parts), tasks
     if config.get("kind") == "single":
-        kind = "single-task (composed)" if config.get("composed_from") else "single-task"
+        kind = "single-task"
         tasks = list(config.get("tasks", {}))
         config = read_config(directory / config["tasks"][tasks[0]])
     heads, finetune = config["heads"], config["finetune"]
