@@ -64,6 +64,7 @@ ZOO: tuple[ZooVariant, ...] = (
     ZooVariant("single-cross-full", ship=False),
     ZooVariant("sts-cross-lora", report_row=False),
     ZooVariant("single-best", report_row=False),
+    ZooVariant("sst-mtdnn", report_row=False),
 )
 
 
