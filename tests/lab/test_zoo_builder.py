@@ -12,35 +12,20 @@ from mtbert.checkpoint import CheckpointError, load
 from mtbert.lab.report import models_table
 from mtbert.lab.zoo_builder import ZooVariant, build_variant, check_results, is_built
 from mtbert.multitask import EnsembleModel
+from tests.test_distributed import write_preset
 
-TINY = """
-backbone = "minilm-l6"
-mode = "multi"
-epochs = 1
-batch_size = 16
-lr = 1e-3
-train_limit = 32
-out_dir = "{out}"
 
-[heads]
-tasks = ["sentiment", "paraphrase", "similarity"]
-pair_encoding = "cross"
-
-[finetune]
-mode = "lora"
-lora_rank = 4
-lora_targets = ["query", "value"]
-"""
+def write_tiny(path, out, **overrides):
+    """The tiny preset of the distributed tests (32 rows per task, one epoch) with ``out_dir`` = ``out``."""
+    return write_preset(path, out_dir=str(out), train_limit=32, **overrides)
 
 
 @pytest.fixture
 def presets(tmp_path):
     presets = tmp_path / "configs"
     presets.mkdir()
-    (presets / "tiny.toml").write_text(TINY.format(out=tmp_path / "runs" / "tiny"))
-    (presets / "tiny-full.toml").write_text(
-        TINY.format(out=tmp_path / "runs" / "tiny-full").replace('"lora"', '"full"')
-    )
+    write_tiny(presets / "tiny.toml", tmp_path / "runs" / "tiny")
+    write_tiny(presets / "tiny-full.toml", tmp_path / "runs" / "tiny-full", **{"finetune.mode": "full"})
     (presets / "duo.toml").write_text('members = ["tiny", "tiny"]\n')
     return presets
 
@@ -107,9 +92,8 @@ def test_a_composed_variant_takes_each_task_model_from_a_shipped_single_task_var
 ):
     presets = tmp_path / "configs"
     presets.mkdir()
-    single = TINY.replace('mode = "multi"', 'mode = "single"')
-    (presets / "one.toml").write_text(single.format(out=tmp_path / "runs" / "one"))
-    (presets / "two.toml").write_text(single.format(out=tmp_path / "runs" / "two").replace("lr = 1e-3", "lr = 3e-3"))
+    write_tiny(presets / "one.toml", tmp_path / "runs" / "one", mode="single")
+    write_tiny(presets / "two.toml", tmp_path / "runs" / "two", mode="single", lr=3e-3)
     (presets / "mix.toml").write_text('[tasks_from]\nsentiment = "two"\nparaphrase = "one"\nsimilarity = "one"\n')
     assets = tmp_path / "assets"
     with pytest.raises(CheckpointError, match="not built yet"):
@@ -125,7 +109,7 @@ def test_a_composed_variant_takes_each_task_model_from_a_shipped_single_task_var
     mix, two = load(assets / "checkpoints" / "mix"), load(assets / "checkpoints" / "two")
     a, b = mix.model_for("sentiment").state_dict(), two.model_for("sentiment").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    (presets / "two.toml").write_text((presets / "two.toml").read_text().replace("lr = 3e-3", "lr = 2e-3"))
+    write_tiny(presets / "two.toml", tmp_path / "runs" / "two", mode="single", lr=2e-3)
     assert not is_built(ZooVariant("mix"), assets, presets)  # a source's recipe changed: the mix is stale
 
 
