@@ -9,9 +9,7 @@ import pytest
 from mtbert.lab.report import seeds_table
 from mtbert.lab.seeds import read_seeds, seed_study, spread
 from mtbert.lab.zoo_builder import recipe_fingerprint
-from tests.lab.test_zoo_builder import TINY
-
-TINY_SINGLE = TINY.replace('mode = "multi"', 'mode = "single"')  # the zoo builder test's tiny preset
+from tests.lab.test_zoo_builder import write_tiny
 
 
 def test_spread_is_mean_sample_sd_and_range():
@@ -26,7 +24,7 @@ def test_seed_study_trains_other_seeds_and_records_them(small_data, tmp_path):
     presets, assets, runs = tmp_path / "configs", tmp_path / "assets", tmp_path / "runs"
     presets.mkdir()
     assets.mkdir()
-    (presets / "tiny-single.toml").write_text(TINY_SINGLE)
+    write_tiny(presets / "tiny-single.toml", runs / "tiny-single", mode="single")
     with pytest.raises(ValueError, match="build it first"):
         seed_study("tiny-single", [5], ["sentiment"], assets, small_data, presets, runs)
     shipped = {"sst_acc": 0.31, "sts_pearson": 0.2, "seed": 11711, "device": "cpu"}
@@ -51,7 +49,7 @@ def test_seed_study_trains_other_seeds_and_records_them(small_data, tmp_path):
     assert again["seeds"] == {**entry["seeds"], "6": {"sst_acc": 0.25, "device": "cpu"}}
     assert (runs / "tiny-single-s5" / "tasks" / "sentiment" / "best" / "metrics.json").stat().st_mtime_ns == stamp
     # ... unless the preset changed since: then the earlier seeds no longer describe it
-    (presets / "tiny-single.toml").write_text(TINY_SINGLE.replace("lr = 1e-3", "lr = 2e-3"))
+    write_tiny(presets / "tiny-single.toml", runs / "tiny-single", mode="single", lr=2e-3)
     (assets / "seeds.json").write_text(json.dumps({"tiny-single": with_earlier}))
     assert list(seed_study("tiny-single", [], ["sentiment"], assets, small_data, presets, runs)["seeds"]) == ["11711"]
 
@@ -60,7 +58,7 @@ def test_seed_study_refuses_a_multitask_preset(small_data, tmp_path):
     presets, assets = tmp_path / "configs", tmp_path / "assets"
     presets.mkdir()
     assets.mkdir()
-    (presets / "tiny-multi.toml").write_text(TINY)
+    write_tiny(presets / "tiny-multi.toml", tmp_path / "runs" / "tiny-multi")
     (assets / "results.json").write_text(json.dumps({"tiny-multi": {"sst_acc": 0.3, "seed": 1}}))
     with pytest.raises(ValueError, match="multitask preset"):
         seed_study("tiny-multi", [5], ["sentiment"], assets, small_data, presets, tmp_path / "runs")
