@@ -58,18 +58,27 @@ class BackboneCache:
 
 
 # ----- save ------------------------------------------------------------------------------------------------
-def stored_state_dict(model: MultitaskModel) -> dict[str, torch.Tensor]:
-    """The tensors a checkpoint stores: all for ``full``; heads (+ LoRA adapters) otherwise."""
+def stored_state_dict(model: MultitaskModel, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """The tensors a checkpoint stores: all for ``full``; heads (+ LoRA adapters) otherwise.
+
+    ``dtype`` casts the floating-point tensors (``torch.float16`` for shipped checkpoints); None keeps theirs.
+    """
     state = model.state_dict()
     if model.finetune.mode == "full":
         keep = state
     else:
         keep = {k: v for k, v in state.items() if not k.startswith("backbone.") or "lora_" in k}
-    return {k: v.detach().to("cpu").contiguous().clone() for k, v in keep.items()}
+    return {k: _cast(v.detach().to("cpu"), dtype).contiguous().clone() for k, v in keep.items()}
 
 
-def _write_model_files(model: MultitaskModel, directory: Path, extra: dict[str, Any]) -> None:
-    save_file(stored_state_dict(model), str(directory / WEIGHTS_FILE))
+def _cast(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
+
+
+def _write_model_files(
+    model: MultitaskModel, directory: Path, extra: dict[str, Any], dtype: torch.dtype | None = None
+) -> None:
+    save_file(stored_state_dict(model, dtype), str(directory / WEIGHTS_FILE))
     config = {
         "format": FORMAT,
         "version": VERSION,
@@ -90,10 +99,12 @@ def save_checkpoint(
     directory: str | os.PathLike,
     extra: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Path:
     """Save a model (multitask or single-task) as a checkpoint directory, atomically.
 
-    ``extra`` (training args, data hashes, ...) is merged into ``config.json``.
+    ``extra`` (training args, data hashes, ...) is merged into ``config.json``; ``dtype`` casts the stored
+    floating-point weights (loading casts them back to the model's float32).
     """
     target = Path(directory)
     with staged_directory(target) as tmp:
@@ -101,7 +112,7 @@ def save_checkpoint(
         if isinstance(model, SingleTaskModels):
             for task, sub in model.models.items():
                 (tmp / task).mkdir()
-                _write_model_files(sub, tmp / task, extra)
+                _write_model_files(sub, tmp / task, extra, dtype)
             write_json_atomic(
                 tmp / CONFIG_FILE,
                 {
@@ -113,10 +124,31 @@ def save_checkpoint(
                 },
             )
         else:
-            _write_model_files(model, tmp, extra)
+            _write_model_files(model, tmp, extra, dtype)
         if metrics is not None:
             write_json_atomic(tmp / METRICS_FILE, metrics)
     return target
+
+
+def cast_weights(directory: str | os.PathLike, dtype: torch.dtype) -> None:
+    """Re-store a multitask or single-task checkpoint's floating-point weights in ``dtype``, in place.
+
+    Each weights file is replaced atomically and its sha256 in config.json follows; call it on a staged copy
+    (see ``mtbert.files.staged_directory``) to replace the whole directory at once.
+    """
+    directory = Path(directory)
+    config = check_checkpoint(directory)
+    if config["kind"] == "single":
+        for sub in config["tasks"].values():
+            cast_weights(directory / sub, dtype)
+        return
+    if config["kind"] != "multitask":
+        raise CheckpointError(f"{directory} holds no weights of its own (kind {config['kind']!r})")
+    weights = directory / WEIGHTS_FILE
+    tmp = weights.with_name(WEIGHTS_FILE + ".tmp")
+    save_file({k: _cast(v, dtype).contiguous() for k, v in load_file(str(weights)).items()}, str(tmp))
+    os.replace(tmp, weights)
+    write_json_atomic(directory / CONFIG_FILE, {**config, "weights_sha256": sha256_file(weights)})
 
 
 # ----- load ------------------------------------------------------------------------------------------------

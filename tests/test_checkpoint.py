@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
-from mtbert.checkpoint import CheckpointError, check_checkpoint, load, save_checkpoint, save_ensemble
+from mtbert.checkpoint import (
+    CheckpointError,
+    cast_weights,
+    check_checkpoint,
+    load,
+    save_checkpoint,
+    save_ensemble,
+)
 from mtbert.multitask import EnsembleModel, SingleTaskModels
 from tests.test_multitask import make_model
 
@@ -55,6 +64,29 @@ def test_lora_checkpoint_is_small(backbone_cache, tmp_path):
     full = make_model(backbone_cache, mode="full")
     save_checkpoint(full, tmp_path / "full")
     assert (tmp_path / "full" / "model.safetensors").stat().st_size > 80 * 1024 * 1024
+
+
+def test_float16_weights_halve_the_file_and_load_back_as_float32(backbone_cache, tmp_path):
+    models = {t: _perturb_heads(make_model(backbone_cache, tasks=[t])) for t in ("sentiment", "similarity")}
+    save_checkpoint(SingleTaskModels(models), tmp_path / "fp32")
+    save_checkpoint(SingleTaskModels(models), tmp_path / "saved16", dtype=torch.float16)
+    shutil.copytree(tmp_path / "fp32", tmp_path / "cast16")
+    cast_weights(tmp_path / "cast16", torch.float16)
+    check_checkpoint(tmp_path / "cast16")  # the recorded sha256 follows the new file
+    size = {d: (tmp_path / d / "sentiment" / "model.safetensors").stat().st_size for d in ("fp32", "saved16", "cast16")}
+    assert size["saved16"] == size["cast16"] < 0.55 * size["fp32"]
+    assert {v.dtype for v in load_file(str(tmp_path / "cast16" / "similarity" / "model.safetensors")).values()} == {
+        torch.float16
+    }
+    for directory in ("saved16", "cast16"):
+        loaded = load(tmp_path / directory, backbone_cache)
+        assert all(p.dtype == torch.float32 for p in loaded.model_for("sentiment").parameters())
+        np.testing.assert_allclose(
+            loaded.predict_similarity(A, B), models["similarity"].predict_similarity(A, B), atol=2e-3
+        )
+        np.testing.assert_allclose(loaded.predict_sentiment(A), models["sentiment"].predict_sentiment(A), atol=2e-3)
+    with pytest.raises(CheckpointError, match="no weights of its own"):
+        cast_weights(save_ensemble(tmp_path / "ens", ["fp32"]), torch.float16)
 
 
 def test_single_task_checkpoint_routes_each_task(backbone_cache, tmp_path):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from mtbert.catalog import discover
 from mtbert.checkpoint import CheckpointError, load
@@ -46,6 +47,11 @@ def test_build_ship_record_and_skip(small_data, tmp_path, presets, backbone_cach
     assert entry["shipped"] and entry["backbone"] == "minilm-l6" and entry["trainable_parameters"] > 0
     shipped = assets / "checkpoints" / "tiny"
     assert not (shipped / "state").exists() and (shipped / "model.safetensors").exists()
+    stored = load_file(str(shipped / "model.safetensors"))
+    assert {v.dtype for v in stored.values()} == {torch.float16}  # the run's own checkpoint stays float32
+    assert {v.dtype for v in load_file(str(tmp_path / "runs" / "tiny" / "best" / "model.safetensors")).values()} == {
+        torch.float32
+    }
     predictions = assets / "predictions" / "tiny" / "similarity-dev-predictions.csv"
     assert "sentence1" not in predictions.read_text().splitlines()[0]  # ids only: no copy of the data set
     # the shipped checkpoint recomputes the recorded metrics
