@@ -67,6 +67,7 @@ ZOO: tuple[ZooVariant, ...] = (
     ZooVariant("multi-cross-shared-contrastive"),
     ZooVariant("sst-phrases"),
     ZooVariant("sts-rdrop"),
+    ZooVariant("sst-smart"),
     ZooVariant("ensemble"),
     ZooVariant("single-cross-full", ship=False),
     ZooVariant("sts-cross-lora", report_row=False),

@@ -90,7 +90,6 @@ def test_the_shipped_ensemble_averages_every_other_shipped_report_row():
     members = read_preset(PRESETS / "ensemble.toml")["members"]
     assert members[0] == "single-cross"
     assert sorted(members) == sorted(v.name for v in ZOO if v.ship and v.report_row and v.name != "ensemble")
-    assert members[0] == "single-cross"
 
 
 def test_a_composed_variant_takes_each_task_model_from_a_shipped_single_task_variant(
