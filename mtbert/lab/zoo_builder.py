@@ -68,6 +68,7 @@ ZOO: tuple[ZooVariant, ...] = (
     ZooVariant("sst-phrases"),
     ZooVariant("sts-rdrop"),
     ZooVariant("sst-smart"),
+    ZooVariant("multi-joint-pcgrad"),
     ZooVariant("ensemble"),
     ZooVariant("single-cross-full", ship=False),
     ZooVariant("sts-cross-lora", report_row=False),
