@@ -9,6 +9,7 @@ attentions (p50, p95 over 50 runs); and the server's resident memory before and 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import subprocess
 import sys
@@ -19,13 +20,16 @@ from pathlib import Path
 from mtbert.lab.benchmark import app_concurrency, app_latency, app_memory, browser_latency, emit, machine_info
 
 
-def start_app(assets: Path | None) -> tuple[subprocess.Popen, str, float]:
+def start_app(assets: Path | None, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, float]:
+    """Start ``app.py`` on a free port (``env`` added to this process's environment); returns it, its URL and the
+    seconds until it answered HTTP 200."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     command = [sys.executable, "app.py", "--port", str(port)] + (["--assets", str(assets)] if assets else [])
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    environment = {**os.environ, **(env or {})}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
     url = f"http://127.0.0.1:{port}/"
     while time.perf_counter() - start < 120:
         try:

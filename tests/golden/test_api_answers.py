@@ -8,14 +8,14 @@ import gzip
 import json
 
 from mtbert.layout import ASSETS, checkpoints_dir
-from tests.golden.api_answers import GOLDEN, collect, differences
+from tests.golden.api_answers import APP_ENV, GOLDEN, collect, differences
 from train.benchmark_app import start_app
 
 
 def test_every_endpoint_answers_as_recorded():
     golden = json.loads(gzip.decompress(GOLDEN.read_bytes()))
     variants = sorted(p.name for p in checkpoints_dir(ASSETS).iterdir() if p.is_dir())
-    process, url, _ = start_app(ASSETS)
+    process, url, _ = start_app(ASSETS, APP_ENV)
     try:
         answers = json.loads(json.dumps(collect(url, variants)))
     finally:
