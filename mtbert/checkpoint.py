@@ -137,18 +137,19 @@ def cast_weights(directory: str | os.PathLike, dtype: torch.dtype) -> None:
     (see ``mtbert.files.staged_directory``) to replace the whole directory at once.
     """
     directory = Path(directory)
-    config = check_checkpoint(directory)
+    config = check_checkpoint(directory)  # every weights file checked once, here
     if config["kind"] == "single":
-        for sub in config["tasks"].values():
-            cast_weights(directory / sub, dtype)
-        return
-    if config["kind"] != "multitask":
+        models = [(directory / sub, read_config(directory / sub)) for sub in config["tasks"].values()]
+    elif config["kind"] == "multitask":
+        models = [(directory, config)]
+    else:
         raise CheckpointError(f"{directory} holds no weights of its own (kind {config['kind']!r})")
-    weights = directory / WEIGHTS_FILE
-    tmp = weights.with_name(WEIGHTS_FILE + ".tmp")
-    save_file({k: _cast(v, dtype).contiguous() for k, v in load_file(str(weights)).items()}, str(tmp))
-    os.replace(tmp, weights)
-    write_json_atomic(directory / CONFIG_FILE, {**config, "weights_sha256": sha256_file(weights)})
+    for model_dir, model_config in models:
+        weights = model_dir / WEIGHTS_FILE
+        tmp = weights.with_name(WEIGHTS_FILE + ".tmp")
+        save_file({k: _cast(v, dtype).contiguous() for k, v in load_file(str(weights)).items()}, str(tmp))
+        os.replace(tmp, weights)
+        write_json_atomic(model_dir / CONFIG_FILE, {**model_config, "weights_sha256": sha256_file(weights)})
 
 
 # ----- load ------------------------------------------------------------------------------------------------
