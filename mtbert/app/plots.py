@@ -84,9 +84,11 @@ def results_bars(results: pd.DataFrame) -> go.Figure:
     fig.update_layout(
         barmode="group",
         yaxis={"range": [0, 1], "title": "dev score"},
-        height=420,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        legend={"orientation": "h"},
+        xaxis={"tickangle": -40},
+        height=460,
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        # Above the plot: below it, a horizontal legend covers the slanted variant names.
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
     )
     return fig
 

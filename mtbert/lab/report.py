@@ -170,6 +170,18 @@ CLAIMS: tuple[Claim, ...] = (
         (*METRICS, OVERALL),
     ),
     Claim(
+        "The best combination beats each multitask recipe it combines",
+        ("multi-combo",),
+        ("multi-cross", "multi-cross-shared-contrastive", "multi-joint-pcgrad"),
+        (*METRICS, OVERALL),
+    ),
+    Claim(
+        "Single-task models beat the best multitask combination",
+        ("single-cross",),
+        ("multi-combo",),
+        (*METRICS, OVERALL),
+    ),
+    Claim(
         "Multitask, then per-task fine-tuning (MT-DNN) beats single-task",
         ("mtdnn-cross", "sst-mtdnn"),
         ("single-cross",),
