@@ -320,10 +320,11 @@ class TrainState:
     best_epoch: int = -1
     train_seconds: float = 0.0
     epoch_losses: dict[str, list[float]] = field(default_factory=dict)
+    devices: list[str] = field(default_factory=list)  # every kind of device the run has trained on, resumes included
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainState:
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})  # older states lack devices
 
 
 def load_training_data(model: MultitaskModel, config: TrainConfig, data_dir: Path) -> dict[str, TaskData]:
@@ -488,6 +489,8 @@ class Trainer:
                 print(f"resuming {self.out_dir} at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}")
         elif not resume and self.log_path.exists() and self.workers.is_main:
             self.log_path.unlink()
+        if describe_device(self.device) not in self.state.devices:
+            self.state.devices.append(describe_device(self.device))
         with stop_signals(self.request_stop):
             try:
                 while self.state.epoch < self.config.epochs:
@@ -602,19 +605,18 @@ class Trainer:
             "train_seconds": round(self.state.train_seconds, 1),
             "trainable_parameters": self.trainable_parameters(),
             "seed": self.config.seed,
-            "device": describe_device(self.device),
+            "device": ", ".join(sorted(self.state.devices)),
         }
         extra = {"train": to_dict(self.config), "data_sha256": self.data_hashes()}
         with saving("best checkpoint", self.best_dir):
             save_checkpoint(self.model, self.best_dir, extra, metrics)
 
     def record_run_time(self) -> None:
-        """A finished run cost every epoch, not only those up to the best: ``best/`` records the whole time."""
+        """A finished run cost every epoch, not only those up to the best: ``best/`` records the whole time and
+        every device the run trained on."""
+        cost = {"train_seconds": round(self.state.train_seconds, 1), "device": ", ".join(sorted(self.state.devices))}
         with saving("run time", self.best_dir):
-            write_json_atomic(
-                self.best_dir / METRICS_FILE,
-                {**read_metrics(self.best_dir), "train_seconds": round(self.state.train_seconds, 1)},
-            )
+            write_json_atomic(self.best_dir / METRICS_FILE, {**read_metrics(self.best_dir), **cost})
 
     def log_epoch(self, report: EvalReport) -> None:
         """Print and write one ``log.jsonl`` line: losses, dev metrics, loss weights and time so far.

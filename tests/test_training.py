@@ -81,6 +81,29 @@ def test_interrupt_then_resume_matches_an_uninterrupted_run(small_data, tmp_path
     assert resumed["sts_pearson"] == pytest.approx(straight["sts_pearson"], abs=1e-6)
 
 
+def test_a_run_resumed_on_another_device_records_both(small_data, tmp_path, monkeypatch):
+    real_loss = training.task_loss
+    calls = {"n": 0}
+
+    def interrupting_loss(*args):
+        calls["n"] += 1
+        if calls["n"] == 13:
+            raise KeyboardInterrupt
+        return real_loss(*args)
+
+    monkeypatch.setattr(training, "task_loss", interrupting_loss)
+    with pytest.raises(TrainingInterrupted):
+        train(config(small_data, tmp_path / "run"))
+    monkeypatch.setattr(training, "task_loss", real_loss)
+    state_file = tmp_path / "run" / "state" / "state.json"
+    state = json.loads(state_file.read_text())
+    assert state["devices"] == ["cpu"]
+    state_file.write_text(json.dumps({**state, "devices": ["cuda"]}))  # as if its first part ran on a GPU
+    monkeypatch.setattr(training.Trainer, "score", lambda self, metrics: -self.state.epoch)  # epoch 1 stays best
+    metrics = json.loads((train(config(small_data, tmp_path / "run"), resume=True) / "metrics.json").read_text())
+    assert metrics["epoch"] == 1 and metrics["device"] == "cpu, cuda"
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(small_data, tmp_path, monkeypatch):
     real_loss = training.task_loss
     calls = {"n": 0}
