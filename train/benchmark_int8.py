@@ -1,4 +1,4 @@
-"""int8 serving: ``python -m train.benchmark_int8 [--json assets/benchmark.json]`` (recorded under its "int8" key).
+"""int8 serving: ``python -m train.benchmark_int8 [NAME ...] [--json assets/benchmark.json]`` (recorded under "int8").
 
 For every shipped variant, the dev metrics of its int8 model (torch dynamic quantisation of every Linear layer,
 LoRA adapters merged first: what ``python app.py --precision int8`` serves) against the fp32 ones in
@@ -30,10 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     fp32, int8 = VariantStore(args.assets), VariantStore(args.assets, precision="int8")
     names = args.names or list(recorded)
     models = {name: (fp32.model(name), int8.model(name)) for name in names}
-    result = {"variants": precision_benchmark(models, recorded, resolve_data_dir(args.data_dir))}
-    result["machine"] = machine_info()
-    emit(result, None)
+    measured = precision_benchmark(models, recorded, resolve_data_dir(args.data_dir))
+    emit({"variants": measured, "machine": machine_info()}, None)
     if args.json:
+        # Named variants are measured again; the other recorded ones stay (a variant no longer shipped is dropped).
+        previous = read_json(args.json).get("int8", {}).get("variants", {}) if args.names else {}
+        kept = {k: v for k, v in previous.items() if k in recorded and k not in measured}
+        result = {"variants": {**kept, **measured}, "machine": machine_info()}
         write_json_atomic(args.json, {**read_json(args.json), "int8": result})
     return 0
 
