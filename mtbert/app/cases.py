@@ -90,12 +90,12 @@ def styled(frame: pd.DataFrame, task: str, columns: dict[str, str]) -> Any:
     )
 
 
-def column_widths(columns: list[str]) -> list[str]:
-    """Sentences get most of a hard-case table's width; gold and the variants' predictions share the rest."""
-    sentences = [c for c in columns if c.startswith("sentence")]
-    each = 50 // len(sentences) if len(sentences) > 1 else 35
-    rest = (100 - each * len(sentences)) / max(len(columns) - len(sentences), 1)
-    return [f"{each}%" if c in sentences else f"{rest:.1f}%" for c in columns]
+def column_widths(columns: list[str], task: str = task_registry.SIMILARITY) -> list[str]:
+    """Fixed pixel widths: sentences wide, gold and each variant's prediction just wide enough for its value (a class
+    label needs more room than a number). With many variants the table scrolls sideways rather than squeezing them."""
+    sentence = "280px" if sum(c.startswith("sentence") for c in columns) > 1 else "380px"
+    value = "96px" if task_registry.get(task).output == "classes" else "60px"
+    return [sentence if c.startswith("sentence") else value for c in columns]
 
 
 def load_case(target: str, task: str, row: list[Any]) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def build(store: VariantStore, playground: PlaygroundTab, compare: CompareTab, t
             styled(frame, task, columns),
             interactive=False,
             wrap=True,
-            column_widths=column_widths(list(frame.columns)),
+            column_widths=column_widths(list(frame.columns), task),
             elem_classes=["hard-case-table"],
         )
         download_button(table, f"hard-cases-{category.get('id', 'category')}", frame)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,7 +208,8 @@ def _abbreviation(name: str, k: int) -> str:
 def short_names(names: list[str], limit: int = 4) -> dict[str, str]:
     """Short, distinct column names for variants: a name up to ``limit`` characters stays; a longer one becomes the
     initials of its hyphenated parts, the last part lengthened until no two names collide
-    (single-cross -> scr, single-concat -> sco, multi-cross-shared -> mcs, ensemble -> ens)."""
+    (single-cross -> scr, single-concat -> sco, multi-cross-shared -> mcs, ensemble -> ens); names that still
+    collide stay whole."""
     long = [n for n in names if len(n) > limit]
     short = {n: n for n in names if len(n) <= limit}
     for name in long:
@@ -218,7 +220,9 @@ def short_names(names: list[str], limit: int = 4) -> dict[str, str]:
         ):
             k += 1
         short[name] = _abbreviation(name, k)
-    return {n: short[n] for n in names}
+    taken = Counter(short.values())
+    # Names that no abbreviation tells apart (multi-cross, mtdnn-cross -> mcross) keep their full names.
+    return {n: n if taken[short[n]] > 1 else short[n] for n in names}
 
 
 def distance_from_gold(task: str, gold: Any, value: Any) -> float:

@@ -80,6 +80,7 @@ ZOO: tuple[ZooVariant, ...] = (
     ZooVariant("sts-cross-lora", report_row=False),
     ZooVariant("single-best", report_row=False),
     ZooVariant("sst-mtdnn", report_row=False),
+    ZooVariant("mtdnn-cross", report_row=False),
 )
 
 

@@ -8,7 +8,15 @@ import pandas as pd
 import pytest
 
 from mtbert.app.batch import BatchInputError, predict_frame, read_batch_csv
-from mtbert.app.service import InputError, Prediction, disagreement, predict_input, saliency_spans, tasks_for
+from mtbert.app.service import (
+    InputError,
+    Prediction,
+    disagreement,
+    predict_input,
+    saliency_spans,
+    short_names,
+    tasks_for,
+)
 from mtbert.app.store import VariantStore
 from mtbert.catalog import discover
 from tests.test_multitask import make_model
@@ -166,3 +174,11 @@ def test_describe_names_the_contrastive_objective(tmp_path):
     assert describe(config, tmp_path)[1] == "multitask · cross · shared layer · contrastive 0.5 · LoRA r16"
     config["train"]["contrastive_weight"] = 0.0
     assert "contrastive" not in describe(config, tmp_path)[1]
+
+
+def test_short_names_are_distinct_and_whole_where_no_abbreviation_separates_them():
+    names = ["single-cross", "single-concat", "multi-cross", "mtdnn-cross", "multi-cross-shared", "ensemble", "mj"]
+    short = short_names(names)
+    assert len(set(short.values())) == len(names)
+    assert short["single-cross"] == "scr" and short["multi-cross-shared"] == "mcs" and short["mj"] == "mj"
+    assert short["multi-cross"] == "multi-cross" and short["mtdnn-cross"] == "mtdnn-cross"  # both abbreviate to mcross
