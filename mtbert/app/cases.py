@@ -90,12 +90,18 @@ def styled(frame: pd.DataFrame, task: str, columns: dict[str, str]) -> Any:
     )
 
 
-def column_widths(columns: list[str], task: str = task_registry.SIMILARITY) -> list[str]:
-    """Fixed pixel widths: sentences wide, gold and each variant's prediction just wide enough for its value (a class
-    label needs more room than a number). With many variants the table scrolls sideways rather than squeezing them."""
-    sentence = "280px" if sum(c.startswith("sentence") for c in columns) > 1 else "380px"
-    value = "96px" if task_registry.get(task).output == "classes" else "60px"
-    return [sentence if c.startswith("sentence") else value for c in columns]
+def column_widths(columns: list[str], task: str = task_registry.SIMILARITY, page_px: int = 1180) -> list[str]:
+    """Sentences get most of a hard-case table's width; gold and the variants' predictions share the rest. When
+    that would squeeze the predictions (many variants), columns get fixed pixel widths and the table scrolls
+    sideways instead."""
+    sentences = [c for c in columns if c.startswith("sentence")]
+    value = 96 if task_registry.get(task).output == "classes" else 60
+    if (280 if len(sentences) > 1 else 380) * len(sentences) + value * (len(columns) - len(sentences)) > page_px:
+        sentence = "280px" if len(sentences) > 1 else "380px"
+        return [sentence if c in sentences else f"{value}px" for c in columns]
+    each = 50 // len(sentences) if len(sentences) > 1 else 35
+    rest = (100 - each * len(sentences)) / max(len(columns) - len(sentences), 1)
+    return [f"{each}%" if c in sentences else f"{rest:.1f}%" for c in columns]
 
 
 def load_case(target: str, task: str, row: list[Any]) -> dict[str, Any]:

@@ -46,8 +46,9 @@ def test_results_hard_cases_batch_and_api(store, tmp_path):
     assert "SST acc" in results.column_names().values()
     case = cases.load_case("Compare", "sentiment", ["a film", "ignored"])
     assert case["b"] == "" and case["c_a"] == "a film" and case["tabs"].selected == "compare"
-    assert cases.column_widths(["sentence1", "sentence2", "gold", "x"]) == ["280px", "280px", "60px", "60px"]
-    assert cases.column_widths(["sentence", "gold", "x"], "sentiment") == ["380px", "96px", "96px"]
+    assert cases.column_widths(["sentence1", "sentence2", "gold", "x"]) == ["25%", "25%", "25.0%", "25.0%"]
+    many = ["sentence", "gold", *(f"v{i}" for i in range(20))]  # 380 + 21 * 96 px: wider than the page
+    assert cases.column_widths(many, "sentiment") == ["380px", *["96px"] * 21]
     csv = tmp_path / "in.csv"
     csv.write_text("sentence1,sentence2\na,b\nc,d\n")
     path, note = batch_tab.batch_predict(store, str(csv), "similarity", "multi-cross", progress=lambda *a, **k: None)
