@@ -326,6 +326,11 @@ class TrainState:
     def from_json(cls, data: dict[str, Any]) -> TrainState:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})  # older states lack devices
 
+    @property
+    def device(self) -> str:
+        """The devices this run trained on, as results.json records them (``cpu``, or ``cpu, cuda``)."""
+        return ", ".join(sorted(self.devices))
+
 
 def load_training_data(model: MultitaskModel, config: TrainConfig, data_dir: Path) -> dict[str, TaskData]:
     """Every task's training items, plus the contrastive positives when that loss is on."""
@@ -489,8 +494,8 @@ class Trainer:
                 print(f"resuming {self.out_dir} at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}")
         elif not resume and self.log_path.exists() and self.workers.is_main:
             self.log_path.unlink()
-        if describe_device(self.device) not in self.state.devices:
-            self.state.devices.append(describe_device(self.device))
+        if (device := describe_device(self.device)) not in self.state.devices:
+            self.state.devices.append(device)
         with stop_signals(self.request_stop):
             try:
                 while self.state.epoch < self.config.epochs:
@@ -605,7 +610,7 @@ class Trainer:
             "train_seconds": round(self.state.train_seconds, 1),
             "trainable_parameters": self.trainable_parameters(),
             "seed": self.config.seed,
-            "device": ", ".join(sorted(self.state.devices)),
+            "device": self.state.device,
         }
         extra = {"train": to_dict(self.config), "data_sha256": self.data_hashes()}
         with saving("best checkpoint", self.best_dir):
@@ -614,7 +619,7 @@ class Trainer:
     def record_run_time(self) -> None:
         """A finished run cost every epoch, not only those up to the best: ``best/`` records the whole time and
         every device the run trained on."""
-        cost = {"train_seconds": round(self.state.train_seconds, 1), "device": ", ".join(sorted(self.state.devices))}
+        cost = {"train_seconds": round(self.state.train_seconds, 1), "device": self.state.device}
         with saving("run time", self.best_dir):
             write_json_atomic(self.best_dir / METRICS_FILE, {**read_metrics(self.best_dir), **cost})
 

@@ -31,13 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     names = args.names or list(recorded)
     models = {name: (fp32.model(name), int8.model(name)) for name in names}
     measured = precision_benchmark(models, recorded, resolve_data_dir(args.data_dir))
-    emit({"variants": measured, "machine": machine_info()}, None)
+    machine = machine_info()
+    emit({"variants": measured, "machine": machine}, None)
     if args.json:
+        record = read_json(args.json)
         # Named variants are measured again; the other recorded ones stay (a variant no longer shipped is dropped).
-        previous = read_json(args.json).get("int8", {}).get("variants", {}) if args.names else {}
+        previous = record.get("int8", {}).get("variants", {}) if args.names else {}
         kept = {k: v for k, v in previous.items() if k in recorded and k not in measured}
-        result = {"variants": {**kept, **measured}, "machine": machine_info()}
-        write_json_atomic(args.json, {**read_json(args.json), "int8": result})
+        write_json_atomic(args.json, {**record, "int8": {"variants": {**kept, **measured}, "machine": machine}})
     return 0
 
 

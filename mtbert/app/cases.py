@@ -95,10 +95,10 @@ def column_widths(columns: list[str], task: str = task_registry.SIMILARITY, page
     that would squeeze the predictions (many variants), columns get fixed pixel widths and the table scrolls
     sideways instead."""
     sentences = [c for c in columns if c.startswith("sentence")]
-    value = 96 if task_registry.get(task).output == "classes" else 60
-    if (280 if len(sentences) > 1 else 380) * len(sentences) + value * (len(columns) - len(sentences)) > page_px:
-        sentence = "280px" if len(sentences) > 1 else "380px"
-        return [sentence if c in sentences else f"{value}px" for c in columns]
+    sentence_px = 280 if len(sentences) > 1 else 380
+    value_px = 96 if task_registry.get(task).output == "classes" else 60
+    if sentence_px * len(sentences) + value_px * (len(columns) - len(sentences)) > page_px:
+        return [f"{sentence_px}px" if c in sentences else f"{value_px}px" for c in columns]
     each = 50 // len(sentences) if len(sentences) > 1 else 35
     rest = (100 - each * len(sentences)) / max(len(columns) - len(sentences), 1)
     return [f"{each}%" if c in sentences else f"{rest:.1f}%" for c in columns]
