@@ -198,30 +198,32 @@ def head_choices(view: AttentionView) -> list[str]:
     return ["mean", "rollout"] + [str(h) for h in range(view.attentions.shape[1])]
 
 
-def _abbreviation(name: str, k: int) -> str:
+def _abbreviation(name: str, k: int, j: int = 1) -> str:
+    """The first ``j`` letters of each hyphenated part but the last, then the last part's first ``k`` letters."""
     parts = name.split("-")
     if len(parts) == 1:
         return name[: max(k, 3)]
-    return "".join(p[0] for p in parts[:-1]) + parts[-1][:k]
+    return "".join(p[:j] for p in parts[:-1]) + parts[-1][:k]
 
 
 def short_names(names: list[str], limit: int = 4) -> dict[str, str]:
     """Short, distinct column names for variants: a name up to ``limit`` characters stays; a longer one becomes the
     initials of its hyphenated parts, the last part lengthened until no two names collide
-    (single-cross -> scr, single-concat -> sco, multi-cross-shared -> mcs, ensemble -> ens); names that still
-    collide stay whole."""
+    (single-cross -> scr, single-concat -> sco, multi-cross-shared -> mcs, ensemble -> ens). Where no length of
+    the last part separates two names, the earlier parts lengthen too (multi-cross -> muc, mtdnn-cross -> mtc);
+    names that still collide stay whole."""
     long = [n for n in names if len(n) > limit]
     short = {n: n for n in names if len(n) <= limit}
     for name in long:
-        k = 1
-        while k < len(name) and (
-            _abbreviation(name, k) in short.values()
-            or any(_abbreviation(other, k) == _abbreviation(name, k) for other in long if other != name)
-        ):
-            k += 1
-        short[name] = _abbreviation(name, k)
+        longest = max(len(part) for part in name.split("-"))
+        for j, k in ((j, k) for j in range(1, longest + 1) for k in range(1, longest + 1)):
+            candidate = _abbreviation(name, k, j)
+            if candidate not in short.values() and all(
+                _abbreviation(other, k, j) != candidate for other in long if other != name
+            ):
+                break
+        short[name] = candidate
     taken = Counter(short.values())
-    # Names that no abbreviation tells apart (multi-cross, mtdnn-cross -> mcross) keep their full names.
     return {n: n if taken[short[n]] > 1 else short[n] for n in names}
 
 

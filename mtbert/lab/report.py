@@ -193,6 +193,7 @@ CLAIMS: tuple[Claim, ...] = (
 SEED_CLAIMS: tuple[tuple[str, str, str], ...] = (
     ("sst-phrases", "single-cross", SST),
     ("sst-smart", "single-cross", SST),
+    ("sst-mtdnn", "single-cross", SST),
 )
 
 

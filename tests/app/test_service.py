@@ -176,9 +176,14 @@ def test_describe_names_the_contrastive_objective(tmp_path):
     assert "contrastive" not in describe(config, tmp_path)[1]
 
 
-def test_short_names_are_distinct_and_whole_where_no_abbreviation_separates_them():
+def test_short_names_are_distinct_and_lengthen_earlier_parts_where_initials_collide():
     names = ["single-cross", "single-concat", "multi-cross", "mtdnn-cross", "multi-cross-shared", "ensemble", "mj"]
     short = short_names(names)
     assert len(set(short.values())) == len(names)
     assert short["single-cross"] == "scr" and short["multi-cross-shared"] == "mcs" and short["mj"] == "mj"
-    assert short["multi-cross"] == "multi-cross" and short["mtdnn-cross"] == "mtdnn-cross"  # both abbreviate to mcross
+    assert short["multi-cross"] == "muc" and short["mtdnn-cross"] == "mtc"  # both have the initials mcross
+
+
+def test_short_names_keep_names_whole_that_no_abbreviation_separates():
+    names = ["ab-cd", "ac", "acd", "abc", "abcd"]  # every abbreviation of ab-cd is another variant's name
+    assert short_names(names) == {"ab-cd": "ab-cd", "ac": "ac", "acd": "acd", "abc": "abc", "abcd": "abcd"}
