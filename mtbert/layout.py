@@ -63,6 +63,11 @@ def option_costs_file(assets: Path) -> Path:
     return assets / "option_costs.json"
 
 
+def ensemble_selection_file(assets: Path) -> Path:
+    """The study of choosing the ensemble's members on dev (``python -m train.ensemble_selection``)."""
+    return assets / "ensemble_selection.json"
+
+
 def hard_cases_file(assets: Path) -> Path:
     return assets / "hard_cases.json"
 

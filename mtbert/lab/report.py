@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from mtbert.catalog import discover, read_results
 from mtbert.files import read_json, write_text_atomic
 from mtbert.lab.seeds import read_seeds, spread
 from mtbert.lab.significance import interval, prob_better
-from mtbert.layout import option_costs_file
+from mtbert.layout import ensemble_selection_file, option_costs_file
 from mtbert.tasks import OVERALL
 
 METRICS = tuple(task_registry.metric_keys())  # the three metrics of the overall score
@@ -349,6 +350,30 @@ def options_table(assets: Path) -> str:
     return "\n".join(lines)
 
 
+def ensemble_selection_table(assets: Path) -> str:
+    """The ensemble rule against greedy member selection on dev, scored on the dev it chose on and cross-fitted."""
+    study = read_json(ensemble_selection_file(assets))
+    if not study:
+        return "Not measured yet: run `python -m train.ensemble_selection`."
+    lines = [
+        "| task | rule (every report row) | greedy, scored on the dev it chose on | greedy, cross-fitted (range) "
+        "| greedy's members |",
+        "|---|---|---|---|---|",
+    ]
+    for task, row in study["tasks"].items():
+        low, high = row["greedy_cross_fitted_range"]
+        members = ", ".join(f"{n}×{c}" if c > 1 else n for n, c in Counter(row["greedy_members"]).items())
+        lines.append(
+            f"| {task_registry.get(task).metric_name} | {row['rule']:.4f} | {row['greedy_on_dev']:.4f} "
+            f"| {row['greedy_cross_fitted']:.4f} ({low:.4f}–{high:.4f}) | {members} |"
+        )
+    overall = study["overall"]
+    lines.append(
+        f"| overall | {overall['rule']:.4f} | {overall['greedy_on_dev']:.4f} | {overall['greedy_cross_fitted']:.4f} | |"
+    )
+    return "\n".join(lines)
+
+
 SECTIONS: dict[str, Callable[[Path], str]] = {
     "models": models_table,
     "benchmarks": benchmark_table,
@@ -357,6 +382,7 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
     "findings": findings,
     "seeds": seeds_table,
     "options": options_table,
+    "ensemble-selection": ensemble_selection_table,
 }
 
 
