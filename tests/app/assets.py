@@ -24,6 +24,14 @@ def _perturbed(model, seed: int):
 
 
 def build_test_assets(root: Path, data_dir: Path, cache: BackboneCache) -> Path:
+    # Heads and adapters initialise from torch's global generator: seed it here, so that the models (and every
+    # prediction the app tests check) do not depend on which tests ran before this session fixture.
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return _build_test_assets(root, data_dir, cache)
+
+
+def _build_test_assets(root: Path, data_dir: Path, cache: BackboneCache) -> Path:
     checkpoints = root / "checkpoints"
     tasks = ("sentiment", "paraphrase", "similarity")
     models = {
