@@ -130,3 +130,12 @@ def start(device: str) -> tuple[Workers, torch.device | None]:
     cpu = device == "cpu" or not torch.cuda.is_available()
     state = PartialState(cpu=cpu)
     return Workers(state.process_index, state.num_processes), state.device
+
+
+def finish(workers: Workers) -> None:
+    """End the process group once this process's training is done (a no-op for one process). Left to interpreter
+    shutdown, gloo's worker threads can outlive it, and a run that succeeded aborts with SIGABRT ("terminate called
+    without an active exception")."""
+    if workers.distributed and dist.is_initialized():
+        workers.barrier()
+        dist.destroy_process_group()

@@ -41,6 +41,7 @@ from mtbert.data import (
     task_file,
 )
 from mtbert.distributed import Workers
+from mtbert.distributed import finish as finish_workers
 from mtbert.distributed import start as start_workers
 from mtbert.evaluation import EvalReport, evaluate, overall_score, task_score
 from mtbert.files import read_json, recover_directory, staged_directory, write_json_atomic, write_text_atomic
@@ -444,13 +445,7 @@ class Trainer:
         saved = read_json(self.state_dir / "state.json")
         if not saved:
             return False
-        changes = recipe_changes(from_dict(TrainConfig, saved["config"]), self.config)
-        if changes:
-            shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
-            raise ValueError(
-                f"{self.state_dir} belongs to a run with other settings ({shown}); resuming it would mix two "
-                "recipes: move that folder away or train into another out_dir"
-            )
+        refuse_another_recipe(self.state_dir, saved["config"], self.config)
         weights = load_file(str(self.state_dir / "weights.safetensors"), device=str(self.device))
         self.model.load_state_dict(weights, strict=False)
         extra = torch.load(self.state_dir / "optimizer.pt", map_location=self.device, weights_only=True)
@@ -645,10 +640,37 @@ class Trainer:
             write_text_atomic(self.log_path, "".join(line + "\n" for line in [*kept, json.dumps(entry)]))
 
 
-def is_finished(out_dir: Path, epochs: int) -> bool:
-    """Whether the run in ``out_dir`` trained all ``epochs`` and has its best checkpoint."""
+def refuse_another_recipe(where: Path, saved: dict[str, Any], config: TrainConfig) -> None:
+    """Raise ValueError when the run saved in ``where`` (its config dict) trained another recipe than ``config``."""
+    changes = recipe_changes(from_dict(TrainConfig, saved), config)
+    if changes:
+        shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
+        raise ValueError(
+            f"{where} belongs to a run with other settings ({shown}); resuming it would mix two "
+            "recipes: move that folder away or train into another out_dir"
+        )
+
+
+def is_finished(out_dir: Path, config: TrainConfig) -> bool:
+    """Whether the run in ``out_dir`` trained all of ``config``'s epochs and has its best checkpoint: its training
+    state says so, or, for a run kept without ``state/``, a log line for the last epoch with the best checkpoint's
+    recipe. A finished run of another recipe raises ValueError, as resuming an unfinished one does."""
+    if not (out_dir / "best" / METRICS_FILE).exists():
+        return False
     state = read_json(out_dir / "state" / "state.json")
-    return bool(state) and state["epoch"] >= epochs and (out_dir / "best" / METRICS_FILE).exists()
+    if state:
+        saved, epoch, where = state["config"], state["epoch"], out_dir / "state"
+    else:
+        saved, where = read_json(out_dir / "best" / "config.json", {}).get("train"), out_dir / "best"
+        log = out_dir / "log.jsonl"
+        lines = log.read_text().splitlines() if log.exists() else []
+        epoch = max((json.loads(line)["epoch"] for line in lines if line.strip()), default=0)
+        if saved is None:
+            return False
+    if epoch < config.epochs:
+        return False
+    refuse_another_recipe(where, saved, config)
+    return True
 
 
 def train(config: TrainConfig, resume: bool = False, only_tasks: list[str] | None = None) -> Path:
@@ -668,11 +690,12 @@ def train(config: TrainConfig, resume: bool = False, only_tasks: list[str] | Non
     workers, device = start_workers(config.device)  # one process, or this one of `accelerate launch`'s
     runs = [(tasks, out_dir)] if config.mode == "multi" else [([t], out_dir / "tasks" / t) for t in only_tasks or tasks]
     for run_tasks, run_dir in runs:
-        if not (resume and is_finished(run_dir, config.epochs)):
+        if not (resume and is_finished(run_dir, config)):
             Trainer.from_config(config, run_tasks, run_dir, data_dir, workers, device).run(resume)
-    finished = all(is_finished(out_dir / "tasks" / task, config.epochs) for task in tasks)
+    finished = all(is_finished(out_dir / "tasks" / task, config) for task in tasks)
     if config.mode == "single" and finished and workers.is_main:
         assemble_single_task(config, out_dir, tasks)
+    finish_workers(workers)
     return out_dir / "best"
 
 

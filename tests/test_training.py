@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -134,6 +135,15 @@ def test_resume_refuses_another_recipe_and_skips_a_finished_run(small_data, tmp_
         train(config(small_data, tmp_path / "run", epochs=2, train_limit=32), resume=True)
     # where the run happens is not part of the recipe
     assert train(config(small_data, tmp_path / "run", epochs=1, train_limit=32, device="cpu"), resume=True) == best
+    # a finished run is not taken for a run of another recipe either
+    with pytest.raises(ValueError, match=r"lr: 0\.\d+ -> 0\.5"):
+        train(config(small_data, tmp_path / "run", epochs=1, train_limit=32, lr=0.5), resume=True)
+    # kept without its state/, a finished run is still finished: its log and best checkpoint say so
+    shutil.rmtree(tmp_path / "run" / "state")
+    monkeypatch.setattr(training.Trainer, "run", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    assert train(cfg, resume=True) == best
+    with pytest.raises(ValueError, match=r"best belongs to a run with other settings \(lr: "):
+        train(config(small_data, tmp_path / "run", epochs=1, train_limit=32, lr=0.5), resume=True)
 
 
 def test_resolve_device():
@@ -421,7 +431,6 @@ def test_phrase_level_sst_adds_a_fresh_sample_of_phrases_each_epoch(small_data, 
 
 
 def test_phrase_level_sst_says_when_the_trees_file_is_missing(small_data, tmp_path):
-    import shutil
 
     data = tmp_path / "data"
     shutil.copytree(small_data, data)
