@@ -657,8 +657,8 @@ def is_finished(out_dir: Path, config: TrainConfig) -> bool:
     recipe. A finished run of another recipe raises ValueError, as resuming an unfinished one does."""
     if not (out_dir / "best" / METRICS_FILE).exists():
         return False
-    state = read_json(out_dir / "state" / "state.json")
-    if state:
+    state = read_json(out_dir / "state" / "state.json", {})
+    if "config" in state:
         saved, epoch, where = state["config"], state["epoch"], out_dir / "state"
     else:
         saved, where = read_json(out_dir / "best" / "config.json", {}).get("train"), out_dir / "best"
