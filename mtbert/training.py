@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from mtbert import tasks as task_registry
 from mtbert.backbones import load_backbone
-from mtbert.checkpoint import METRICS_FILE, load, read_metrics, save_checkpoint, stored_state_dict
+from mtbert.checkpoint import CONFIG_FILE, METRICS_FILE, load, read_metrics, save_checkpoint, stored_state_dict
 from mtbert.config import TrainConfig, from_dict, recipe_changes, to_dict
 from mtbert.contrastive import CONTRASTIVE, contrastive_loss, positive_items
 from mtbert.data import (
@@ -49,6 +49,8 @@ from mtbert.multitask import MultitaskModel, SingleTaskModels
 from mtbert.phrases import TREES_FILE, read_phrases, sample_indices
 from mtbert.regularizers import rdrop_loss, set_dropout, smart_loss
 from mtbert.step import StepGradients
+
+LOG_FILE = "log.jsonl"  # one line per epoch in a run's folder
 
 
 class TrainingDiverged(RuntimeError):
@@ -359,7 +361,7 @@ class Trainer:
     ) -> None:
         self.config, self.model, self.data = config, model, data
         self.tasks, self.out_dir, self.data_dir = model.tasks, out_dir, data_dir
-        self.state_dir, self.best_dir, self.log_path = out_dir / "state", out_dir / "best", out_dir / "log.jsonl"
+        self.state_dir, self.best_dir, self.log_path = out_dir / "state", out_dir / "best", out_dir / LOG_FILE
         self.device = model.device
         self.workers = workers or Workers()
         self.workers.broadcast_from_main(model)
@@ -634,10 +636,15 @@ class Trainer:
         if self.gradients.loss_weights():
             entry["loss_weights"] = self.gradients.loss_weights()
         print(json.dumps(entry))
-        lines = self.log_path.read_text().splitlines() if self.log_path.exists() else []
-        kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] < entry["epoch"]]
+        kept = [json.dumps(e) for e in read_log(self.log_path) if e["epoch"] < entry["epoch"]]
         with saving("training log", self.log_path):
             write_text_atomic(self.log_path, "".join(line + "\n" for line in [*kept, json.dumps(entry)]))
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The epoch lines of a run's ``log.jsonl`` (none when it does not exist)."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def refuse_another_recipe(where: Path, saved: dict[str, Any], config: TrainConfig) -> None:
@@ -661,10 +668,8 @@ def is_finished(out_dir: Path, config: TrainConfig) -> bool:
     if "config" in state:
         saved, epoch, where = state["config"], state["epoch"], out_dir / "state"
     else:
-        saved, where = read_json(out_dir / "best" / "config.json", {}).get("train"), out_dir / "best"
-        log = out_dir / "log.jsonl"
-        lines = log.read_text().splitlines() if log.exists() else []
-        epoch = max((json.loads(line)["epoch"] for line in lines if line.strip()), default=0)
+        saved, where = read_json(out_dir / "best" / CONFIG_FILE, {}).get("train"), out_dir / "best"
+        epoch = max((e["epoch"] for e in read_log(out_dir / LOG_FILE)), default=0)
         if saved is None:
             return False
     if epoch < config.epochs:

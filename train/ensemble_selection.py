@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mtbert.files import read_json, write_json_atomic
+from mtbert.checkpoint import read_config
+from mtbert.files import write_json_atomic
 from mtbert.lab.ensemble_selection import selection_study
 from mtbert.lab.report import write_docs
 from mtbert.lab.zoo_builder import ZOO
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assets", type=Path, default=ASSETS)
     parser.add_argument("--repeats", type=int, default=10, help="random halvings of dev for the cross-fitted score")
     args = parser.parse_args(argv)
-    rule = read_json(checkpoint_dir(args.assets, "ensemble") / "config.json")["members"]
+    rule = read_config(checkpoint_dir(args.assets, "ensemble"))["members"]
     candidates = [v.name for v in ZOO if v.ship and v.name not in NOT_CANDIDATES]
     study = selection_study(args.assets, rule, candidates, repeats=args.repeats)
     write_json_atomic(ensemble_selection_file(args.assets), study)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import product
 from typing import Any
 
 import numpy as np
@@ -216,7 +217,7 @@ def short_names(names: list[str], limit: int = 4) -> dict[str, str]:
     short = {n: n for n in names if len(n) <= limit}
     for name in long:
         longest = max(len(part) for part in name.split("-"))
-        for j, k in ((j, k) for j in range(1, longest + 1) for k in range(1, longest + 1)):
+        for j, k in product(range(1, longest + 1), repeat=2):  # earlier parts' length j, then the last's k
             candidate = _abbreviation(name, k, j)
             if candidate not in short.values() and all(
                 _abbreviation(other, k, j) != candidate for other in long if other != name

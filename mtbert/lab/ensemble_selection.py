@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from mtbert import tasks as task_registry
-from mtbert.layout import predictions_file
+from mtbert.lab.significance import read_dev_predictions
 
 
 def prediction_columns(task: str) -> list[str]:
@@ -34,27 +33,30 @@ def read_candidates(assets: Path, task: str, variants: Sequence[str]) -> tuple[n
     columns = prediction_columns(task)
     frames = {}
     for variant in variants:
-        path = predictions_file(assets, variant, task)
-        if path.exists():
-            frames[variant] = pd.read_csv(path, dtype={"id": str}).set_index("id")
+        frame = read_dev_predictions(assets, variant, task, columns)
+        if frame is not None:
+            frames[variant] = frame.set_index("id")
     if not frames:
         raise ValueError(f"no shipped dev predictions for {task}")
-    ids = next(iter(frames.values())).index
-    gold = next(iter(frames.values()))["gold"].to_numpy(dtype=float)
+    first = next(iter(frames.values()))
+    ids, gold = first.index, first["gold"].to_numpy(dtype=float)
     predictions = {}
     for variant, frame in frames.items():
-        if not frame.index.sort_values().equals(ids.sort_values()):
+        if set(frame.index) != set(ids):
             raise ValueError(f"{variant}'s {task} dev predictions cover other items")
         values = frame.loc[ids, columns].to_numpy(dtype=float)
         predictions[variant] = values if len(columns) > 1 else values[:, 0]
     return gold, predictions
 
 
-def score(task: str, gold: np.ndarray, members: Sequence[np.ndarray], rows: np.ndarray) -> float:
-    """The task's dev metric (accuracy or Pearson r) for the mean of ``members``' predictions, on dev items
-    ``rows``."""
-    mean = np.mean([m[rows] for m in members], axis=0)
-    return task_registry.get(task).metric(gold[rows], mean)
+def score(task: str, gold: np.ndarray, mean: np.ndarray, rows: np.ndarray) -> float:
+    """The task's dev metric (accuracy or Pearson r) of an ensemble's mean prediction, on dev items ``rows``."""
+    return task_registry.get(task).metric(gold[rows], mean[rows])
+
+
+def mean_of(predictions: dict[str, np.ndarray], members: Sequence[str]) -> np.ndarray:
+    """The members' mean prediction (a member named twice counts twice)."""
+    return np.mean([predictions[m] for m in members], axis=0)
 
 
 def greedy_selection(
@@ -63,17 +65,18 @@ def greedy_selection(
     """Forward selection with replacement on dev items ``rows``: add the candidate that raises the score most,
     stop when none raises it. Returns the chosen names (a name may repeat: it then weighs more)."""
     chosen: list[str] = []
+    total = 0.0  # the sum of the chosen members' predictions
     best = -np.inf
     while len(chosen) < max_members:
         gains = {
-            name: score(task, gold, [predictions[c] for c in chosen] + [values], rows)
-            for name, values in predictions.items()
+            name: score(task, gold, (total + values) / (len(chosen) + 1), rows) for name, values in predictions.items()
         }
         name = max(gains, key=lambda n: gains[n])
         if gains[name] <= best:
             break
         best = gains[name]
         chosen.append(name)
+        total = total + predictions[name]
     return chosen
 
 
@@ -89,7 +92,7 @@ def cross_fitted(
         held_out = []
         for choose_on, score_on in (halves, halves[::-1]):
             chosen = greedy_selection(task, gold, predictions, choose_on)
-            held_out.append(score(task, gold, [predictions[c] for c in chosen], score_on))
+            held_out.append(score(task, gold, mean_of(predictions, chosen), score_on))
         out.append(float(np.mean(held_out)))
     return out
 
@@ -105,12 +108,12 @@ def selection_study(
     for task in task_registry.CS224N_TASKS:
         gold, predictions = read_candidates(assets, task, candidates)
         every = np.arange(len(gold))
-        rule = [predictions[m] for m in rule_members if m in predictions]
+        rule = mean_of(predictions, [m for m in rule_members if m in predictions])
         chosen = greedy_selection(task, gold, predictions, every)
         held_out = cross_fitted(task, gold, predictions, repeats, rng)
         study["tasks"][task] = {
             "rule": score(task, gold, rule, every),
-            "greedy_on_dev": score(task, gold, [predictions[c] for c in chosen], every),
+            "greedy_on_dev": score(task, gold, mean_of(predictions, chosen), every),
             "greedy_members": chosen,
             "greedy_cross_fitted": float(np.mean(held_out)),
             "greedy_cross_fitted_range": [min(held_out), max(held_out)],

@@ -3,6 +3,7 @@ dev predictions (``assets/predictions/<variant>/<task>-dev-predictions.csv``, wh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +17,14 @@ from mtbert.tasks import OVERALL
 METRIC_TASKS = {task_registry.get(t).metric_key: t for t in task_registry.CS224N_TASKS}
 
 
-def read_dev_predictions(assets: Path, variant: str, task: str) -> pd.DataFrame | None:
-    """A variant's dev predictions for ``task`` (id, gold, predicted), or None when it has none shipped."""
+def read_dev_predictions(
+    assets: Path, variant: str, task: str, columns: Sequence[str] = ("predicted",)
+) -> pd.DataFrame | None:
+    """A variant's dev predictions for ``task`` (id, gold and ``columns``), or None when it has none shipped."""
     path = predictions_file(assets, variant, task)
     if not path.exists():
         return None
-    return pd.read_csv(path, usecols=["id", "gold", "predicted"], dtype={"id": str})
+    return pd.read_csv(path, usecols=["id", "gold", *columns], dtype={"id": str})
 
 
 def _resampled_metric(metric: str, gold: np.ndarray, predicted: np.ndarray, rows: np.ndarray) -> np.ndarray:

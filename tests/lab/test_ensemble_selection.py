@@ -49,8 +49,8 @@ def test_candidates_align_on_the_first_variants_items(assets):
     gold, predictions = read_candidates(assets, "sentiment", ["sharp", "noisy", "absent"])
     assert set(predictions) == {"sharp", "noisy"} and predictions["sharp"].shape == (N, 5)
     every = np.arange(N)
-    assert score("sentiment", gold, [predictions["sharp"]], every) == pytest.approx(0.8 + 0.2 / 5, abs=0.06)
-    assert score("sentiment", gold, [predictions["noisy"]], every) < 0.35
+    assert score("sentiment", gold, predictions["sharp"], every) == pytest.approx(0.8 + 0.2 / 5, abs=0.06)
+    assert score("sentiment", gold, predictions["noisy"], every) < 0.35
 
 
 def test_greedy_selection_takes_what_helps_and_stops():
@@ -70,7 +70,7 @@ def test_study_scores_the_rule_fits_greedy_and_cross_fits_it(assets):
     study = selection_study(assets, ["sharp", "noisy"], ["sharp", "noisy", "half"], repeats=3)
     for task, row in study["tasks"].items():
         gold, predictions = read_candidates(assets, task, ["sharp", "noisy"])
-        rule = score(task, gold, [predictions["sharp"], predictions["noisy"]], np.arange(N))
+        rule = score(task, gold, (predictions["sharp"] + predictions["noisy"]) / 2, np.arange(N))
         assert row["rule"] == pytest.approx(rule)
         assert "noisy" not in row["greedy_members"] and row["greedy_on_dev"] >= row["rule"]
         low, high = row["greedy_cross_fitted_range"]
