@@ -78,10 +78,12 @@ def backbone_cache():
 
 
 @pytest.fixture(scope="session")
-def app_assets(tmp_path_factory: pytest.TempPathFactory, small_data: Path, backbone_cache) -> Path:
+def app_assets(tmp_path_factory: pytest.TempPathFactory, backbone_cache) -> Path:
+    """The app tests' assets folder, built once: its variants' dev predictions cover each dev file's first 80 rows."""
     from tests.app.assets import build_test_assets
 
-    return build_test_assets(tmp_path_factory.mktemp("assets"), small_data, backbone_cache)
+    data = _write_small_data(tmp_path_factory.mktemp("app-data"), 80)
+    return build_test_assets(tmp_path_factory.mktemp("assets"), data, backbone_cache)
 
 
 class AppServer(str):

@@ -8,6 +8,7 @@ import torch
 from mtbert.backbones import BackboneNotAvailable, convert_hf_state_dict, hf_weight_map, load_backbone
 from mtbert.config import BertConfig
 from mtbert.model import MiniBert
+from tests.tiny import tiny_hf_bert
 
 
 def test_weight_map_covers_every_minbert_parameter():
@@ -50,23 +51,7 @@ def test_uncached_hub_backbone_fails_with_one_clear_sentence(name, monkeypatch):
     assert name in message and "huggingface-cli download" in message and "\n" not in message
 
 
-def tiny_hf_bert(directory, layers: int):
-    """A small random Hugging Face BERT saved with minilm-l6's vocabulary, as a user's local copy would be."""
-    from transformers import BertConfig as HFConfig
-    from transformers import BertModel
-
-    from mtbert.backbones import resolve_backbone
-
-    config = HFConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=64
-    )
-    hf = BertModel(config).eval()
-    hf.save_pretrained(directory)
-    for name in ("vocab.txt", "tokenizer_config.json"):
-        (directory / name).write_bytes((resolve_backbone("minilm-l6").directory / name).read_bytes())
-    return hf
-
-
+@pytest.mark.numerics
 def test_local_hf_directory_loads(tmp_path):
     hf = tiny_hf_bert(tmp_path, layers=2)
     ours, tokenizer = load_backbone(str(tmp_path))

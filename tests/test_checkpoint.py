@@ -38,6 +38,7 @@ def _predictions(model):
     return (model.predict_sentiment(A), model.predict_paraphrase(A, B), model.predict_similarity(A, B))
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("mode", ["lora", "frozen", "full"])
 @pytest.mark.parametrize("encoding", ["cross", "concat"])
 def test_round_trip_gives_identical_predictions(backbone_cache, tmp_path, mode, encoding):
@@ -66,6 +67,7 @@ def test_lora_checkpoint_is_small(backbone_cache, tmp_path):
     assert (tmp_path / "full" / "model.safetensors").stat().st_size > 80 * 1024 * 1024
 
 
+@pytest.mark.numerics
 def test_float16_weights_halve_the_file_and_load_back_as_float32(backbone_cache, tmp_path):
     models = {t: _perturb_heads(make_model(backbone_cache, tasks=[t])) for t in ("sentiment", "similarity")}
     save_checkpoint(SingleTaskModels(models), tmp_path / "fp32")
@@ -101,6 +103,7 @@ def test_single_task_checkpoint_routes_each_task(backbone_cache, tmp_path):
         loaded.predict_paraphrase(A, B)
 
 
+@pytest.mark.numerics
 def test_ensemble_averages_the_members_that_have_each_task(backbone_cache, tmp_path):
     multi = _perturb_heads(make_model(backbone_cache))
     torch.manual_seed(1)

@@ -18,12 +18,13 @@ from safetensors.torch import load_file
 
 from mtbert.data import Batch
 from mtbert.distributed import Workers
+from tests.tiny import tiny_backbone
 
 REPO = Path(__file__).resolve().parent.parent
 
-# A tiny multitask recipe with every dropout off, so that processes and runs can be compared weight for weight.
+# A tiny multitask recipe with every dropout off, so that processes and runs can be compared weight for weight. It
+# trains the session's tiny BERT (tests.tiny): what these tests check does not depend on pretrained weights.
 TINY = """
-backbone = "minilm-l6"
 mode = "multi"
 epochs = 1
 batch_size = 16
@@ -46,7 +47,7 @@ lora_targets = ["query", "value"]
 
 def write_preset(path: Path, **overrides: object) -> Path:
     """TINY with ``overrides`` (``section.key`` for a key in [heads] or [finetune]) written as a preset."""
-    config = tomllib.loads(TINY)
+    config = {"backbone": tiny_backbone(), **tomllib.loads(TINY)}
     for key, value in overrides.items():
         *section, name = key.split(".")
         (config[section[0]] if section else config)[name] = value

@@ -10,6 +10,8 @@ from mtbert.backbones import load_backbone, resolve_backbone
 from mtbert.config import BertConfig
 from mtbert.model import MiniBert
 
+pytestmark = pytest.mark.numerics  # float32 results compared across implementations
+
 SENTENCES = ["The movie was surprisingly good.", "Short one.", "An entirely different, much longer sentence here."]
 SECONDS = ["It was not bad at all.", "Another", "Totally unrelated text about cooking rice in a pot."]
 

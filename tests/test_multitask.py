@@ -83,6 +83,7 @@ def test_predict_shapes_and_ranges(backbone_cache):
     assert sim.shape == (1,) and 0 <= sim[0] <= 5
 
 
+@pytest.mark.numerics
 def test_predictions_do_not_depend_on_batch_order(backbone_cache):
     model = make_model(backbone_cache)
     texts = ["short", "a somewhat longer sentence than the first", "mid length text"]
@@ -91,6 +92,7 @@ def test_predictions_do_not_depend_on_batch_order(backbone_cache):
     assert np.allclose(together, alone, atol=1e-5)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("encoding", ["cross", "concat"])
 def test_return_attentions(backbone_cache, encoding):
     model = make_model(backbone_cache, encoding)

@@ -31,6 +31,7 @@ def test_every_linear_weight_is_named_and_transposed():
     assert not [k for k in state if "onnx::" in k]
 
 
+@pytest.mark.numerics
 def test_minibert_matches_onnxruntime(imported):
     import onnxruntime as ort
 

@@ -13,13 +13,16 @@ from mtbert.distributed import Workers
 from mtbert.step import StepGradients
 from mtbert.surgery import pcgrad
 from mtbert.training import build_model, epoch_plan, task_loss, train
+from tests.tiny import tiny_backbone
 
 TASKS = ["sentiment", "paraphrase", "similarity"]
 STEMS = {"sentiment": "ids-sst", "paraphrase": "quora", "similarity": "sts"}
 
 
 def _config(small_data, **overrides) -> TrainConfig:
+    """Joint steps on the session's tiny BERT (tests.tiny): what these tests check does not need pretrained weights."""
     base = dict(
+        backbone=tiny_backbone(),
         heads=HeadConfig(tasks=TASKS, pair_encoding="cross", pooling="mean", dropout=0.0),
         finetune=FinetuneConfig(mode="lora", lora_rank=4, lora_dropout=0.0, lora_targets=["query", "value"]),
         schedule="joint",

@@ -15,10 +15,13 @@ from mtbert.config import FinetuneConfig, HeadConfig, TrainConfig
 from mtbert.data import read_examples
 from mtbert.evaluation import evaluate, predict_examples
 from mtbert.training import TrainingDiverged, TrainingInterrupted, epoch_plan, train
+from tests.tiny import tiny_backbone
 
 
 def config(small_data, out, **overrides) -> TrainConfig:
+    """A small LoRA recipe on the session's tiny BERT (tests.tiny), for the tests whose subject is not learning."""
     base = dict(
+        backbone=tiny_backbone(),
         heads=HeadConfig(tasks=["similarity"], pair_encoding="cross", pooling="mean"),
         finetune=FinetuneConfig(mode="lora", lora_rank=4, lora_targets=["query", "value"]),
         epochs=2,
@@ -40,7 +43,7 @@ def _mse(model, data_dir):
 
 
 def test_tiny_run_lowers_the_loss(small_data, tmp_path, backbone_cache):
-    cfg = config(small_data, tmp_path / "run", epochs=4, lr=3e-3)
+    cfg = config(small_data, tmp_path / "run", epochs=4, lr=3e-3, backbone="minilm-l6")  # learning: pretrained
     before = _mse(training.build_model(cfg, ["similarity"]), small_data)
     best = train(cfg)
     after = _mse(load(best, backbone_cache), small_data)
@@ -274,6 +277,7 @@ def test_sigterm_saves_state_and_the_cli_resumes(small_data, tmp_path):
         "save_every_steps=2",
         "finetune.lora_rank=4",
         "mode=multi",
+        f"backbone={tiny_backbone()}",
     ]
     process = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

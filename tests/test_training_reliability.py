@@ -33,10 +33,8 @@ def test_sigkill_at_five_random_moments_resumes_to_the_weights_of_an_uninterrupt
     moments = sorted(rng.sample(range(1, total - 1), 5))
     for at in moments:  # each kill lands at a random step, a random fraction of a step later (mid-step or mid-save)
         run = launch(preset, small_data, tmp_path / "run", 1, "--resume")
-        deadline = time.time() + 240
-        while _global_step(tmp_path / "run") < at and run.poll() is None and time.time() < deadline:
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.3))
+        step_seconds = _wait_for_step(run, tmp_path / "run", at)
+        time.sleep(rng.uniform(0.0, 1.0) * step_seconds)
         run.send_signal(signal.SIGKILL)
         run.wait(timeout=60)
     assert _global_step(tmp_path / "run") < total, "the kills came too late to interrupt anything"
@@ -47,6 +45,20 @@ def test_sigkill_at_five_random_moments_resumes_to_the_weights_of_an_uninterrupt
     assert max_gap(*best) < 1e-6
     epochs = [json.loads(line)["epoch"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert epochs == [1, 2]  # an epoch logged before a kill is not logged twice
+
+
+def _wait_for_step(run, out, at: int, timeout: float = 240) -> float:
+    """Wait until the run in ``out`` has saved step ``at``; returns the seconds a step took meanwhile (0.05 when
+    no step was seen), so that a kill can land a random fraction of a step later."""
+    deadline, seen = time.time() + timeout, []
+    last = _global_step(out)
+    while last < at and run.poll() is None and time.time() < deadline:
+        time.sleep(0.002)
+        step = _global_step(out)
+        if step != last:
+            seen.append(time.perf_counter())
+            last = step
+    return (seen[-1] - seen[0]) / (len(seen) - 1) if len(seen) >= 2 else 0.05
 
 
 def _config(small_data, out, **overrides):

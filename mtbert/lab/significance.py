@@ -3,6 +3,7 @@ dev predictions (``assets/predictions/<variant>/<task>-dev-predictions.csv``, wh
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,19 +28,37 @@ def read_dev_predictions(
     return pd.read_csv(path, usecols=["id", "gold", *columns], dtype={"id": str})
 
 
-def _resampled_metric(metric: str, gold: np.ndarray, predicted: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The metric on each resample: ``rows`` is (B, N) item indices; returns (B,)."""
+def _counts(rows: np.ndarray, n: int) -> np.ndarray:
+    """(B, N) drawn item indices -> (B, N) counts: how often each item is drawn in each resample."""
+    offsets = (rows + n * np.arange(len(rows))[:, None]).ravel()
+    return np.bincount(offsets, minlength=rows.size).reshape(rows.shape).astype(float)
+
+
+@functools.lru_cache(maxsize=4)
+def _resample_counts(seed: int, resamples: int, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """The resamples' item counts for data sets of ``sizes`` items, drawn one after another from one generator
+    seeded with ``seed``: every comparison with the same seed resamples the same items, so they are drawn once."""
+    rng = np.random.default_rng(seed)
+    drawn = tuple(_counts(rng.integers(0, n, size=(resamples, n)), n) for n in sizes)
+    for counts in drawn:
+        counts.setflags(write=False)  # shared by every caller
+    return drawn
+
+
+def _resampled_metric(metric: str, gold: np.ndarray, predicted: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The metric on each resample: ``counts`` is (B, N), each item's count in each resample; returns (B,)."""
+    n = len(gold)
     if task_registry.by_metric(metric).output != "score":
-        return (predicted[rows] == gold[rows]).mean(axis=1)
-    g, p = gold[rows], predicted[rows]  # (B, N)
-    g = g - g.mean(axis=1, keepdims=True)
-    p = p - p.mean(axis=1, keepdims=True)
-    return (g * p).sum(axis=1) / np.sqrt((g * g).sum(axis=1) * (p * p).sum(axis=1))
+        return counts @ (predicted == gold).astype(float) / n
+    g, p = gold - gold.mean(), predicted - predicted.mean()  # Pearson is shift-invariant: centre for precision
+    sg, sp = counts @ g, counts @ p
+    cov = counts @ (g * p) - sg * sp / n
+    var_g, var_p = counts @ (g * g) - sg * sg / n, counts @ (p * p) - sp * sp / n
+    return cov / np.sqrt(var_g * var_p)
 
 
-def _task_samples(
-    assets: Path, better: str, worse: str, metric: str, rng: np.random.Generator, resamples: int
-) -> tuple[np.ndarray, np.ndarray] | None:
+def _joined(assets: Path, better: str, worse: str, metric: str) -> pd.DataFrame | None:
+    """Both variants' dev predictions for ``metric``'s task, item by item; None unless both cover the same items."""
     task = METRIC_TASKS[metric]
     a, b = read_dev_predictions(assets, better, task), read_dev_predictions(assets, worse, task)
     if a is None or b is None:
@@ -47,12 +66,7 @@ def _task_samples(
     joined = a.merge(b, on="id", suffixes=("_a", "_b"))
     if len(joined) != len(a) or len(joined) != len(b):
         return None  # not the same dev items
-    rows = rng.integers(0, len(joined), size=(resamples, len(joined)))
-    gold = joined["gold_a"].to_numpy(dtype=float)
-    return (
-        _resampled_metric(metric, gold, joined["predicted_a"].to_numpy(dtype=float), rows),
-        _resampled_metric(metric, gold, joined["predicted_b"].to_numpy(dtype=float), rows),
-    )
+    return joined
 
 
 def prob_better(
@@ -60,14 +74,16 @@ def prob_better(
 ) -> float | None:
     """Share of paired bootstrap resamples of the dev items in which ``better`` beats ``worse`` on ``metric``
     (ties count half). ``overall`` resamples each task's items. None without both variants' predictions."""
-    rng = np.random.default_rng(seed)
     metrics = list(METRIC_TASKS) if metric == OVERALL else [metric]
+    frames = [_joined(assets, better, worse, m) for m in metrics]
+    if any(f is None for f in frames):
+        return None
     totals = np.zeros(resamples), np.zeros(resamples)
-    for m in metrics:
-        samples = _task_samples(assets, better, worse, m, rng, resamples)
-        if samples is None:
-            return None
-        for total, values in zip(totals, samples, strict=True):
+    drawn = _resample_counts(seed, resamples, tuple(map(len, frames)))
+    for m, frame, counts in zip(metrics, frames, drawn, strict=True):
+        gold = frame["gold_a"].to_numpy(dtype=float)
+        for total, column in zip(totals, ("predicted_a", "predicted_b"), strict=True):
+            values = _resampled_metric(m, gold, frame[column].to_numpy(dtype=float), counts)
             total += task_registry.by_metric(m).unit(values)
     diff = totals[0] - totals[1]
     return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
@@ -78,15 +94,14 @@ def interval(
 ) -> tuple[float, float] | None:
     """Percentile bootstrap interval of one variant's dev ``metric`` (``overall`` resamples each task's items):
     how far the number could move on another dev set of the same size. None without its predictions."""
-    rng = np.random.default_rng(seed)
     metrics = list(METRIC_TASKS) if metric == OVERALL else [metric]
+    frames = [read_dev_predictions(assets, variant, METRIC_TASKS[m]) for m in metrics]
+    if any(f is None for f in frames):
+        return None
     total = np.zeros(resamples)
-    for m in metrics:
-        frame = read_dev_predictions(assets, variant, METRIC_TASKS[m])
-        if frame is None:
-            return None
-        rows = rng.integers(0, len(frame), size=(resamples, len(frame)))
-        values = _resampled_metric(m, frame["gold"].to_numpy(float), frame["predicted"].to_numpy(float), rows)
+    drawn = _resample_counts(seed, resamples, tuple(map(len, frames)))
+    for m, frame, counts in zip(metrics, frames, drawn, strict=True):
+        values = _resampled_metric(m, frame["gold"].to_numpy(float), frame["predicted"].to_numpy(float), counts)
         total += task_registry.by_metric(m).unit(values)
     if metric == OVERALL:
         total /= len(metrics)

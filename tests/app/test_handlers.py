@@ -173,6 +173,7 @@ def test_links_fill_the_playground_and_tables_export_as_csv(store, tmp_path):
     assert open(path).read() == "a\n1\n2\n" and share.csv_file(None, "t") is None
 
 
+@pytest.mark.numerics
 def test_int8_serving_quantises_and_keeps_predictions_close(app_assets):
     import torch
 

@@ -1,42 +1,89 @@
-"""The app API answers as recorded in ``api_answers.json.gz`` for every shipped variant (the behaviour lock of the
-restructure). After an intended change of a shipped model or answer, record anew:
-``python -m tests.golden.api_answers record``."""
+"""The app API answers as recorded in ``api_answers.json.gz`` (the behaviour lock of refactors), to float32's
+reproducibility across kernels and thread counts and no looser. After an intended change of a shipped model or
+answer, record anew: ``python -m tests.golden.api_answers record``."""
 
 from __future__ import annotations
 
+import base64
 import gzip
+import io
 import json
 
-from mtbert.layout import ASSETS, checkpoints_dir
-from tests.golden.api_answers import APP_ENV, GOLDEN, collect, differences
-from train.benchmark_app import start_app
+import numpy as np
+import pytest
+
+from mtbert.layout import ASSETS
+from tests.golden.api_answers import (
+    GOLDEN,
+    MOVED,
+    PNG,
+    collect,
+    differences,
+    moved_answers,
+    serve_golden_app,
+)
+
+pytestmark = pytest.mark.numerics
 
 
-def test_every_endpoint_answers_as_recorded():
-    golden = json.loads(gzip.decompress(GOLDEN.read_bytes()))
-    variants = sorted(p.name for p in checkpoints_dir(ASSETS).iterdir() if p.is_dir())
-    process, url, _ = start_app(ASSETS, APP_ENV)
-    try:
-        answers = json.loads(json.dumps(collect(url, variants)))
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-    assert set(answers) == set(golden)
-    diffs = differences(golden, answers, tol=1e-6)
+@pytest.fixture(scope="module")
+def answers() -> dict:
+    """One app on a copy of the shipped assets (plus the moved-bias variants): every question asked once."""
+    with serve_golden_app(ASSETS) as (url, variants):
+        return collect(url, variants, extra=list(MOVED))
+
+
+@pytest.fixture(scope="module")
+def golden() -> dict:
+    return json.loads(gzip.decompress(GOLDEN.read_bytes()))
+
+
+def test_every_endpoint_answers_as_recorded(answers, golden):
+    shipped = {k: v for k, v in answers.items() if not any(k.startswith(f"{name}/") for name in MOVED)}
+    assert set(shipped) == set(golden)
+    diffs = differences(golden, shipped)
     assert not diffs, "\n".join(diffs[:20])
 
 
-def test_the_comparison_sees_a_changed_number():
-    assert differences({"a": [1.0, {"plot": '{"z": [0.5]}'}]}, {"a": [1.0, {"plot": '{"z": [0.5000011]}'}]})
-    assert not differences({"a": [1.0]}, {"a": [1.0000001]})
-    assert not differences({"a": [0.4085]}, {"a": [0.4086]})  # one unit of a 4-decimal rounding
-    assert differences({"a": [0.4085]}, {"a": [0.4087]})
-    import base64
+@pytest.mark.parametrize("name", list(MOVED))
+def test_a_moved_head_bias_is_caught(answers, golden, name):
+    """A copy of a shipped variant with one head's bias moved by 1e-3 no longer answers as recorded, and what
+    moved is that head's prediction."""
+    moved = moved_answers(answers, name)
+    diffs = differences({k: golden[k] for k in moved}, moved)
+    task = MOVED[name][0]
+    assert diffs and all(f"/predict_{task}" in d for d in diffs), diffs
 
-    import numpy as np
+
+def _png(pixels: np.ndarray) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, "PNG")
+    return PNG + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_the_comparison_allows_float32_noise_and_nothing_more():
+    # unrounded floats: float32 noise (1e-6 relative) passes; 1e-3 on a score or 2e-4 on a probability does not
+    assert not differences({"a": [0.7781494855880737]}, {"a": [0.7781511545181274]})
+    assert not differences({"a": [3.7405009269714355]}, {"a": [3.7404956817626953]})
+    assert differences({"a": [3.7405009269714355]}, {"a": [3.7415009269714355]})
+    assert differences({"a": [0.7781494855880737]}, {"a": [0.7783194855880737]})
+    # a value the app rounds to d decimals may move by one unit of the last one, not two
+    assert not differences({"a": [0.4085]}, {"a": [0.4086]})
+    assert differences({"a": [0.4085]}, {"a": [0.4087]})
+    assert not differences([-0.938], [-0.939]) and differences([-0.938], [-0.940])
+    assert differences([3.0], [4.0]) and differences([0.5], [0.6])  # few decimals: not a licence to move
+    # plotly figures (JSON strings, typed arrays) and numbers inside strings (CSV, notes) are compared as numbers
+    assert differences({"a": [1.0, {"plot": '{"z": [0.5]}'}]}, {"a": [1.0, {"plot": '{"z": [0.5011]}'}]})
+    assert not differences("p,0.7781\n", "p,0.7782\n") and differences("p,0.7781\n", "p,0.7783\n")
+    assert differences("p,0.7781\n", "q,0.7781\n") and differences("3 layers", "4 layers")
 
     def typed(values: list[float]) -> dict:
         return {"dtype": "f4", "bdata": base64.b64encode(np.array(values, dtype="f4").tobytes()).decode()}
 
     assert not differences(typed([0.5, 0.25]), typed([0.5000001, 0.25]))  # the last bits of a float32
     assert differences(typed([0.5, 0.25]), typed([0.5, 0.2501]))
+    # images: one level of 8-bit colour per channel, not two
+    image = np.full((4, 4, 3), 100)
+    assert not differences(_png(image), _png(image + 1)) and differences(_png(image), _png(image + 2))
