@@ -20,6 +20,7 @@ from mtbert.checkpoint import (
 )
 from mtbert.multitask import EnsembleModel, SingleTaskModels
 from tests.test_multitask import make_model
+from tests.tolerances import FLOAT16_WEIGHTS, REORDERED
 
 A, B = ["a man plays a guitar.", "how do i learn python?"], ["someone plays music.", "how can i learn python fast?"]
 
@@ -84,9 +85,11 @@ def test_float16_weights_halve_the_file_and_load_back_as_float32(backbone_cache,
         loaded = load(tmp_path / directory, backbone_cache)
         assert all(p.dtype == torch.float32 for p in loaded.model_for("sentiment").parameters())
         np.testing.assert_allclose(
-            loaded.predict_similarity(A, B), models["similarity"].predict_similarity(A, B), atol=2e-3
+            loaded.predict_similarity(A, B), models["similarity"].predict_similarity(A, B), atol=FLOAT16_WEIGHTS
         )
-        np.testing.assert_allclose(loaded.predict_sentiment(A), models["sentiment"].predict_sentiment(A), atol=2e-3)
+        np.testing.assert_allclose(
+            loaded.predict_sentiment(A), models["sentiment"].predict_sentiment(A), atol=FLOAT16_WEIGHTS
+        )
     with pytest.raises(CheckpointError, match="no weights of its own"):
         cast_weights(save_ensemble(tmp_path / "ens", ["fp32"]), torch.float16)
 
@@ -115,11 +118,12 @@ def test_ensemble_averages_the_members_that_have_each_task(backbone_cache, tmp_p
     ens = load(tmp_path / "ens", backbone_cache)
     assert isinstance(ens, EnsembleModel) and ens.tasks == multi.tasks
     expected = (multi.predict_similarity(A, B) + single.predict_similarity(A, B)) / 2
+    # the same members' outputs, computed in the same order; only the float32 mean of two rounds differently
     np.testing.assert_allclose(ens.predict_similarity(A, B), expected, rtol=1e-6)
     assert not np.allclose(expected, multi.predict_similarity(A, B))
     np.testing.assert_allclose(ens.predict_sentiment(A), multi.predict_sentiment(A), rtol=1e-6)  # one member has it
     values, views = ens.predict_similarity(A[:1], B[:1], return_attentions=True)
-    np.testing.assert_allclose(values, expected[:1], rtol=1e-5)
+    np.testing.assert_allclose(values, expected[:1], rtol=REORDERED)  # a batch of one, with attentions: reordered
     assert views[0][0].attentions.shape[:2] == (6, 12)
     assert ens.members_for("sentiment") == ["multi"]
 

@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from mtbert.data import Batch
 from mtbert.distributed import Workers
 from tests.tiny import tiny_backbone
+from tests.tolerances import TWO_PROCESSES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -123,7 +124,7 @@ def test_two_processes_end_with_the_weights_of_one_process_on_the_same_global_ba
     assert finish(one) == 0 and finish(two) == 0, (tmp_path / "two.log").read_text()[-3000:]
     state = json.loads((tmp_path / "two" / "state" / "state.json").read_text())
     assert state["global_step"] >= 3
-    assert max_gap(weights(tmp_path / "one"), weights(tmp_path / "two")) < 1e-5
+    assert max_gap(weights(tmp_path / "one"), weights(tmp_path / "two")) < TWO_PROCESSES
     log = (tmp_path / "two.log").read_text()
     assert log.count('{"epoch": 1') == 1  # rank 0 alone logs
     assert "Workers" not in log and (tmp_path / "two" / "best" / "metrics.json").exists()
@@ -167,4 +168,4 @@ def test_a_rank_that_dies_fails_the_run_cleanly_and_the_run_resumes_to_the_same_
     assert "resuming" in text
     epochs = [json.loads(line)["epoch"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert epochs == [1, 2]
-    assert max_gap(weights(tmp_path / "reference"), weights(tmp_path / "run")) < 1e-5
+    assert max_gap(weights(tmp_path / "reference"), weights(tmp_path / "run")) < TWO_PROCESSES

@@ -72,6 +72,8 @@ def test_pcgrad_changes_only_the_shared_gradient_and_equals_pcgrad_of_the_task_g
     assert heads and all(torch.allclose(plain[n], surgery[n]) for n in heads)
     expected = pcgrad(torch.stack(per_task), torch.Generator().manual_seed(cfg.seed * 1_000_003 + 7))
     got = torch.cat([surgery[n].reshape(-1) for n in shared])
+    # the task gradients of separate backward passes against those of one step: the same sums in another order,
+    # computed in one process; the next line shows that 1e-6 still tells PCGrad's projection from the plain sum
     assert torch.allclose(got, expected, atol=1e-6)
     assert not torch.allclose(got, torch.cat([plain[n].reshape(-1) for n in shared]), atol=1e-6)
 
