@@ -1,6 +1,7 @@
 """mtbert lab: a Gradio app over the shipped checkpoints in assets/.
 
-``python app.py [--host 127.0.0.1] [--port 7860] [--assets assets] [--data-dir DIR] [--precision int8]``.
+``python app.py [--host 127.0.0.1] [--port 7860] [--assets assets] [--data-dir DIR] [--precision int8]
+[--models PATH ...]``.
 This file only wires the UI: each tab is built by its module in ``mtbert/app/`` (layout, handlers and events),
 over one ``VariantStore``.
 """
@@ -8,6 +9,7 @@ over one ``VariantStore``.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import threading
 from pathlib import Path
@@ -16,11 +18,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from mtbert.app import api, batch_tab, cases, compare, embeddings, explorer, playground, results, share  # noqa: E402
 from mtbert.app.store import PRECISIONS, VariantStore  # noqa: E402
 from mtbert.app.ui import THEME, broken_notice, default_variant, variant_choices  # noqa: E402
 from mtbert.layout import ASSETS  # noqa: E402
+from mtbert.user_models import MODELS_ENV, paths_from_env  # noqa: E402
 
 MAX_UPLOAD = "5mb"  # Gradio refuses a larger upload before anything reads it
 TITLE = (
@@ -69,8 +73,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--assets", type=Path, default=ASSETS, help="folder with checkpoints/ and results")
     parser.add_argument("--data-dir", type=Path, help="the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="int8: dynamic quantisation")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        type=Path,
+        default=paths_from_env(),
+        metavar="PATH",
+        help=f"your own models beside the shipped: a checkpoint, a run folder or a folder of runs (or ${MODELS_ENV})",
+    )
     args = parser.parse_args(argv)
-    store = VariantStore(args.assets, args.data_dir, args.precision)
+    store = VariantStore(args.assets, args.data_dir, args.precision, args.models)
+    store.evaluate_user_models(lambda v: functools.partial(tqdm, desc=f"dev metrics of {v.name}", unit="task"))
     build_app(store).launch(
         server_name=args.host,
         server_port=args.port,

@@ -1,5 +1,6 @@
 """What a folder of shipped checkpoints holds (``assets/`` by default; see ``mtbert.layout``): each variant
-described and checked, with its recorded dev metrics from ``results.json``."""
+described and checked, with its recorded dev metrics from ``results.json``. The user's own models come in through
+``mtbert.user_models`` as Variants of the same kind."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from mtbert.checkpoint import CheckpointError, check_checkpoint, read_config, re
 from mtbert.files import read_json
 from mtbert.layout import checkpoints_dir, results_file
 
+SHIPPED, USER = "shipped", "yours"  # where a variant comes from
+
 
 @dataclass
 class Variant:
-    """A shipped checkpoint: where it is, what it is, its dev metrics, or why it cannot be used."""
+    """A checkpoint: where it is, where it came from, what it is, its dev metrics, or why it cannot be used."""
 
     name: str
     path: Path
+    source: str = SHIPPED  # SHIPPED (assets/checkpoints) or USER (app.py --models)
     backbone: str = "?"
     kind: str = "?"  # multitask, single or ensemble
     description: str = ""
@@ -33,7 +37,8 @@ class Variant:
         scores = " · ".join(
             f"{s.metric_label} {self.metrics[s.metric_key]:.3f}" for s in specs if s.metric_key in self.metrics
         )
-        return f"{self.backbone} / {self.name} ({self.description})" + (f" — {scores}" if scores else "")
+        mark = "yours · " if self.source == USER else ""
+        return f"{mark}{self.backbone} / {self.name} ({self.description})" + (f" — {scores}" if scores else "")
 
 
 def describe(config: dict[str, Any], directory: Path) -> tuple[str, str, list[str]]:
@@ -112,16 +117,24 @@ def discover(assets_dir: Path) -> list[Variant]:
     root = checkpoints_dir(assets_dir)
     for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []:
         variant = Variant(path.name, path)
-        try:
-            if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
-                raise CheckpointError(f"{path} is a link or lies outside {root}: only real folders there are read")
-            config = check_checkpoint(path)
-            variant.backbone, variant.description, variant.tasks = describe(config, path)
-            variant.kind = config["kind"]
-            metrics = results.get(path.name) or read_metrics(path)
-            variant.metrics = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-        except (CheckpointError, KeyError, TypeError, ValueError) as err:
-            variant.error = str(err)
-        variants.append(variant)
+        if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
+            variant.error = f"{path} is a link or lies outside {root}: only real folders there are read"
+            variants.append(variant)
+            continue
+        variants.append(describe_checkpoint(variant, results))
     variants.sort(key=lambda v: (v.backbone, v.name))
     return variants
+
+
+def describe_checkpoint(variant: Variant, results: dict[str, dict[str, Any]]) -> Variant:
+    """Check ``variant.path`` and fill in what it is and its dev metrics (``results`` first, else its own
+    metrics.json); a checkpoint that fails the check keeps the reason as ``variant.error``."""
+    try:
+        config = check_checkpoint(variant.path)
+        variant.backbone, variant.description, variant.tasks = describe(config, variant.path)
+        variant.kind = config["kind"]
+        metrics = results.get(variant.name) or read_metrics(variant.path)
+        variant.metrics = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+    except (CheckpointError, KeyError, TypeError, ValueError) as err:
+        variant.error = str(err)
+    return variant

@@ -5,6 +5,7 @@
     <repo>/assets/                     ASSETS: what ships
         checkpoints/<variant>/          checkpoint directories (see mtbert.checkpoint)
         predictions/<variant>/<task>-<split>-predictions.csv   id-only dev predictions
+        data/                           the dev sets those predictions refer to (CS224N files, with provenance)
         results.json  seeds.json  hard_cases.json  benchmark.json  app_benchmark.json
     <repo>/train/configs/<name>.toml   PRESETS: training presets
     <repo>/README.md, <repo>/docs/findings.md   generated tables and findings
@@ -27,6 +28,11 @@ RUNS = Path("runs")  # relative: training output goes under the working director
 def default_data_dirs() -> list[Path]:
     """Where the CS224N files are looked for when neither --data-dir nor $MTBERT_DATA_DIR says."""
     return [Path.cwd().parent / "shared" / "data", REPO.parent / "shared" / "data"]
+
+
+def shipped_data_dir(assets: Path) -> Path:
+    """The dev sets that ship beside the predictions (the CS224N dev files, named as in the data folder)."""
+    return assets / "data"
 
 
 def checkpoints_dir(assets: Path) -> Path:

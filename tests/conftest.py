@@ -86,6 +86,14 @@ def app_assets(tmp_path_factory: pytest.TempPathFactory, backbone_cache) -> Path
     return build_test_assets(tmp_path_factory.mktemp("assets"), data, backbone_cache)
 
 
+@pytest.fixture(scope="session")
+def user_models(tmp_path_factory: pytest.TempPathFactory, backbone_cache) -> Path:
+    """A user's folder of runs (``app.py --models``): one run, ``my-run``."""
+    from tests.app.assets import build_user_runs
+
+    return build_user_runs(tmp_path_factory.mktemp("user-runs"), backbone_cache)
+
+
 class AppServer(str):
     """The URL of a running ``app.py`` (a str), with the path of its log."""
 
@@ -96,7 +104,8 @@ class AppServer(str):
 
 
 def _serve(assets: Path, log_dir: Path, *extra: str):
-    """``python app.py`` on ``assets`` on a free port (plus ``extra`` arguments); yields its AppServer."""
+    """``python app.py`` on ``assets`` on a free port (plus ``extra`` arguments) with no data folder at all, as on a
+    fresh clone: what it shows of the dev sets comes from ``<assets>/data``. Yields its AppServer."""
     import socket
     import subprocess
     import sys
@@ -113,7 +122,12 @@ def _serve(assets: Path, log_dir: Path, *extra: str):
         cwd=repo,
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "MTBERT_DATA_DIR": str(log_dir / "no-data-folder"),
+            "MTBERT_CACHE_DIR": str(log_dir / "cache"),  # the user models' evaluations and the maps start empty
+        },
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 90
@@ -137,9 +151,10 @@ def _serve(assets: Path, log_dir: Path, *extra: str):
 
 
 @pytest.fixture(scope="session")
-def app_server(app_assets: Path, tmp_path_factory: pytest.TempPathFactory):
-    """``python app.py`` on the test assets, on a free port; yields its URL (with ``.log``, the server's log)."""
-    yield from _serve(app_assets, tmp_path_factory.mktemp("app"))
+def app_server(app_assets: Path, user_models: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``python app.py`` on the test assets and the user's runs, on a free port; yields its URL (with ``.log``, the
+    server's log)."""
+    yield from _serve(app_assets, tmp_path_factory.mktemp("app"), "--models", str(user_models))
 
 
 @pytest.fixture(scope="session")

@@ -49,3 +49,23 @@ def test_hard_cases_have_eight_examples_per_category_with_every_variant():
         assert len(category["examples"]) >= 8, category["id"]
         for example in category["examples"]:
             assert "gold" in example and set(example["predictions"]) == with_task
+
+
+def test_the_shipped_dev_sets_are_the_files_the_shipped_models_were_scored_on():
+    from mtbert.data import read_examples, sha256_file, task_file
+    from mtbert.layout import shipped_data_dir
+
+    recorded: dict[str, set[str]] = {}  # dev file -> every sha256 a shipped checkpoint records for it
+    for path in DEFAULT_ASSETS.glob("checkpoints/**/config.json"):
+        for name, digest in json.loads(path.read_text()).get("data_sha256", {}).items():
+            recorded.setdefault(name, set()).add(digest)
+    for task in tasks.CS224N_TASKS:
+        dev = task_file(shipped_data_dir(DEFAULT_ASSETS), task, "dev")
+        assert recorded[dev.name] == {sha256_file(dev)}, dev.name
+        ids = {e.id for e in read_examples(dev, task)}
+        for name in SHIPPED:
+            path = predictions_file(DEFAULT_ASSETS, name, task)
+            if path.exists():
+                assert set(pd.read_csv(path, dtype={"id": str})["id"]) <= ids, (name, task)
+    provenance = (shipped_data_dir(DEFAULT_ASSETS) / "README.md").read_text()
+    assert "CS224N" in provenance and "Quora" in provenance

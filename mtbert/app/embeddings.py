@@ -92,9 +92,12 @@ def projection(store: VariantStore, task: str, variant: str, method: str, progre
     with _lock:
         if key in _projections:
             return _projections[key]
-    texts = store.remember(("dev_texts", task), lambda: dev_texts(store.data_dir, task))
+    texts = dev_texts(store, task)
     if texts is None:
-        raise InputError("the embedding map needs the dev sentences: no data folder (pass --data-dir)")
+        raise InputError(
+            "the embedding map needs the dev sentences: neither assets/data nor a data folder holds them "
+            "(pass --data-dir)"
+        )
     frame = texts.merge(predictions_table(store, task, variant), on="id")
     pair = task_registry.is_pair(task)
     examples = [Example(r.id, r.sentence1, r.sentence2 if pair else None) for r in frame.itertuples(index=False)]

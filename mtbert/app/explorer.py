@@ -1,12 +1,12 @@
 """The Explorer tab: every dev prediction of a variant for a task (LIT's data table), filtered and sliced, beside
-a second variant's. Built from the shipped id-only predictions joined with the dev sentences of the data folder."""
+a second variant's. Built from the shipped id-only predictions joined with the dev sentences they refer to (shipped
+in assets/data, else read from the data folder)."""
 
 from __future__ import annotations
 
 import html
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -20,6 +20,7 @@ from mtbert.app.share import download_button
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import SINGLE_TASKS, default_variant, event
 from mtbert.data import DataDirNotFound, read_examples, resolve_data_dir, task_file
+from mtbert.layout import shipped_data_dir
 from mtbert.tasks import SIMILARITY
 
 ANY = "any"
@@ -76,14 +77,20 @@ def _label(task: str, value: float) -> str:
     return f"{int(value)} {spec.class_names[int(value)]}"
 
 
-def dev_texts(data_dir: Path | None, task: str) -> pd.DataFrame | None:
-    """id, sentence1 (and sentence2) of the dev file, or None when the data folder is not here."""
+def dev_texts(store: VariantStore, task: str) -> pd.DataFrame | None:
+    """id, sentence1 (and sentence2) of the dev set that the predictions refer to: the copy shipped in
+    ``<assets>/data``, else the data folder's; None when neither holds it."""
+    return store.remember(("dev_texts", task), lambda: _read_dev_texts(store, task))
+
+
+def _read_dev_texts(store: VariantStore, task: str) -> pd.DataFrame | None:
+    folders = [shipped_data_dir(store.assets_dir)]
     try:
-        folder = resolve_data_dir(data_dir)
+        folders.append(resolve_data_dir(store.data_dir))
     except DataDirNotFound:
-        return None
-    path = task_file(folder, task, "dev")
-    if not path.exists():
+        pass
+    path = next((p for p in (task_file(f, task, "dev") for f in folders) if p.exists()), None)
+    if path is None:
         return None
     examples = read_examples(path, task)
     frame = pd.DataFrame({"id": [e.id for e in examples], "sentence1": [e.a for e in examples]})
@@ -145,10 +152,10 @@ def build_table(store: VariantStore, task: str, variant: str, other: str) -> tup
     if spec.output == "probability":
         frame["decision"] = spec.decide(frame["predicted"].to_numpy())
     note = ""
-    texts = store.remember(("dev_texts", task), lambda: dev_texts(store.data_dir, task))
+    texts = dev_texts(store, task)
     if texts is None:
         note = (
-            "The dev sentences are not here (no data folder: pass --data-dir or set MTBERT_DATA_DIR), so the table "
+            "The dev sentences are not here (neither assets/data nor a data folder: pass --data-dir), so the table "
             "shows ids, gold labels and predictions only; the length, overlap and word filters need the sentences."
         )
     else:

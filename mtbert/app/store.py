@@ -1,10 +1,10 @@
-"""The app's view of a folder of shipped variants: a store that loads each model once, its results and its dev
-predictions."""
+"""The app's view of its models: the shipped variants and the user's own (``--models``), in a store that loads
+each model once, with their results and dev predictions."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,11 +13,13 @@ import torch
 from peft.tuners.lora import LoraLayer
 
 from mtbert import tasks as task_registry
-from mtbert.catalog import Variant, discover
+from mtbert.app.evaluations import Progress, cached_evaluation, dev_set_dir
+from mtbert.catalog import USER, Variant, discover
 from mtbert.checkpoint import BackboneCache, CheckpointError, load
 from mtbert.files import read_json
-from mtbert.layout import hard_cases_file, predictions_file
+from mtbert.layout import hard_cases_file, prediction_file_name, predictions_dir
 from mtbert.multitask import EnsembleModel, Model, MultitaskModel, SingleTaskModels
+from mtbert.user_models import discover_user_models
 
 T = TypeVar("T")
 COST_KEYS = ("trainable_parameters", "train_seconds", "best_epoch")
@@ -47,13 +49,22 @@ def quantized(model: Model) -> Model:
 class VariantStore:
     """Loads each variant once, on first use, sharing one in-memory copy of each backbone's weights."""
 
-    def __init__(self, assets_dir: Path, data_dir: Path | None = None, precision: str = "fp32") -> None:
+    def __init__(
+        self,
+        assets_dir: Path,
+        data_dir: Path | None = None,
+        precision: str = "fp32",
+        models: Sequence[Path] = (),
+    ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.precision = precision
         self.assets_dir = assets_dir
         self.data_dir = data_dir  # the CS224N files (None: $MTBERT_DATA_DIR or ../shared/data when there)
-        self.variants = {v.name: v for v in discover(assets_dir)}
+        shipped = discover(assets_dir)
+        self.variants = {v.name: v for v in [*shipped, *discover_user_models(models, (v.name for v in shipped))]}
+        # where each variant's dev predictions lie: assets/predictions/<name>, or a user model's evaluation cache
+        self._predictions = {v.name: predictions_dir(assets_dir, v.name) for v in shipped}
         self.cache = BackboneCache()
         self._models: dict[str, Model] = {}
         self._remembered: dict[Hashable, Any] = {}
@@ -93,13 +104,36 @@ class VariantStore:
             self._remembered[key] = make()
         return self._remembered[key]
 
+    def evaluate_user_models(self, progress: Callable[[Variant], Progress | None] = lambda v: None) -> None:
+        """Dev metrics and predictions for each usable user model: from the disk cache, else computed now over the
+        dev sets (``progress(variant)`` wraps the tasks being computed, e.g. in a progress bar)."""
+        dev_dir = dev_set_dir(self.assets_dir, self.data_dir)
+        if dev_dir is None:
+            return
+        for variant in [v for v in self.usable() if v.source == USER]:
+            try:
+                folder, metrics = cached_evaluation(
+                    variant.path, lambda v=variant: self.model(v.name), dev_dir, progress(variant)
+                )
+            except CheckpointError as err:
+                variant.error = str(err)
+                continue
+            self._predictions[variant.name] = folder
+            variant.metrics.update({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+
+    def _predictions_file(self, name: str, task: str) -> Path | None:
+        folder = self._predictions.get(name)
+        return folder / prediction_file_name(task, "dev") if folder else None
+
     def has_dev_predictions(self, name: str, task: str) -> bool:
-        return predictions_file(self.assets_dir, name, task).exists()
+        path = self._predictions_file(name, task)
+        return path is not None and path.exists()
 
     def dev_predictions(self, name: str, task: str) -> pd.DataFrame | None:
-        """The shipped dev predictions of a variant for a task, if any."""
-        path = predictions_file(self.assets_dir, name, task)
-        return self.remember(("predictions", name, task), lambda: pd.read_csv(path) if path.exists() else None)
+        """A variant's dev predictions for a task (shipped, or a user model's cached evaluation), if any."""
+        path = self._predictions_file(name, task)
+        read = lambda: pd.read_csv(path) if path is not None and path.exists() else None  # noqa: E731
+        return self.remember(("predictions", name, task), read)
 
     def results_frame(self) -> pd.DataFrame:
         """One row per usable variant with its metrics (results.json when present, else its own metrics.json)."""

@@ -16,6 +16,7 @@ from mtbert import tasks as task_registry
 from mtbert.app.batch import BatchInputError
 from mtbert.app.service import ALL_TASKS, InputError
 from mtbert.app.store import VariantStore
+from mtbert.catalog import SHIPPED
 from mtbert.checkpoint import CheckpointError
 
 THEME = gr.themes.Default(
@@ -72,9 +73,11 @@ def variant_choices(store: VariantStore, task: str | None = None) -> list[tuple[
 def default_variant(store: VariantStore, task: str | None = None) -> str | None:
     """The variant to open on: the best one with every CS224N task (or with ``task``), by dev score.
 
-    Ensembles are left out unless nothing else is shipped: their attention maps show only their first member.
+    Ensembles are left out unless nothing else is shipped: their attention maps show only their first member. The
+    user's own models are picked only when nothing ships: the app opens on the same model for every visitor.
     """
-    candidates = [v for v in store.usable(task) if v.kind != "ensemble"] or store.usable(task)
+    usable = [v for v in store.usable(task) if v.source == SHIPPED] or store.usable(task)
+    candidates = [v for v in usable if v.kind != "ensemble"] or usable
     full = [v for v in candidates if set(task_registry.CS224N_TASKS) <= set(v.tasks)]
     last_metric = task_registry.metric_keys()[-1]  # a similarity-only variant ranks by its STS Pearson
     ranked = sorted(

@@ -1,5 +1,6 @@
 """Builds a small assets/ folder for the app tests: real (untrained-head) checkpoints, dev predictions made by
-the evaluation code on the small data, results.json, hard_cases.json and one corrupt variant."""
+the evaluation code on the small data, the dev files they refer to (in data/, as the shipped assets hold them),
+results.json, hard_cases.json and one corrupt variant."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 import torch
 
 from mtbert.checkpoint import BackboneCache, load, save_checkpoint, save_ensemble
+from mtbert.data import task_file
 from mtbert.evaluation import evaluate, write_report
+from mtbert.layout import shipped_data_dir
 from mtbert.multitask import SingleTaskModels
 from tests.test_multitask import make_model
 
@@ -21,6 +24,16 @@ def _perturbed(model, seed: int):
             if not name.startswith("backbone."):
                 p.add_(torch.randn(p.shape, generator=generator) * 0.5)
     return model
+
+
+def build_user_runs(root: Path, cache: BackboneCache) -> Path:
+    """A user's folder of runs, as ``python -m train.train`` leaves them: one run, ``my-run``, whose best/ is a
+    multitask checkpoint that no assets folder ships."""
+    with torch.random.fork_rng():
+        torch.manual_seed(4)
+        model = _perturbed(make_model(cache, "cross", mode="lora"), 4)
+    save_checkpoint(model, root / "my-run" / "best")
+    return root
 
 
 def build_test_assets(root: Path, data_dir: Path, cache: BackboneCache) -> Path:
@@ -52,6 +65,11 @@ def _build_test_assets(root: Path, data_dir: Path, cache: BackboneCache) -> Path
     write_report(report, root / "predictions" / "ensemble", "dev")
     results["ensemble"] = {**report.metrics, "trainable_parameters": 2000, "train_seconds": 0.0, "seed": 1}
     (root / "results.json").write_text(json.dumps(results))
+    shipped = shipped_data_dir(root)
+    shipped.mkdir()
+    for task in tasks:
+        source = task_file(data_dir, task, "dev")
+        (shipped / source.name).write_bytes(source.read_bytes())
     broken = checkpoints / "broken-variant"
     broken.mkdir(parents=True)
     (broken / "config.json").write_text("{ this is not json")

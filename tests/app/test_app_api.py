@@ -247,3 +247,13 @@ def test_malformed_batch_csv_is_refused(client, tmp_path, name, content, task, r
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(AppError, match=reason):
         client.predict(handle_file(str(path)), task, "multi-cross", api_name="/batch_predict")
+
+
+def test_a_users_model_answers_and_explores_like_a_shipped_one(client):
+    """``--models`` on the test server adds the user's run ``my-run``: evaluated at start, then served as any other."""
+    value = client.predict(*PAIR, "my-run", api_name="/predict_similarity")
+    assert 0 <= value <= 5
+    out = client.predict(
+        "similarity", "my-run", "multi-cross", "any", "any", 0.0, "any", "any", "", False, api_name="/explore"
+    )
+    assert out["rows"] and "sentence1" in out["rows"][0] and "B predicted" in out["rows"][0]

@@ -280,6 +280,25 @@ def test_batch_upload_returns_a_file(page, tmp_path):
     page.screenshot(path=str(SHOTS / "8-batch.png"), full_page=True)
 
 
+def test_the_users_model_is_marked_in_the_picker_and_runs_in_the_playground(page):
+    tab(page, "Playground")
+    page.click("#variant input")
+    mine = page.get_by_role("option", name=re.compile(r"^yours · minilm-l6 . my-run"))  # no "/": it ends the regex
+    assert mine.count() == 1 and page.get_by_role("option", name=re.compile(r"^yours · .*multi-cross")).count() == 0
+    mine.click()
+    page.get_by_label("similarity").first.check()
+    page.fill("#sentence-a textarea", "A man is playing a guitar.")
+    page.fill("#sentence-b textarea", "A man plays an instrument.")
+    page.click("#run")
+    page.wait_for_function("window.location.search.includes('variant=my-run')", timeout=60_000)
+    # the whole chain ran on this input: the saliency and leave-one-out of the earlier runs are replaced
+    for panel in ("#saliency", "#loo"):
+        page.wait_for_function(f"document.querySelector('{panel}').innerText.includes('guitar')", timeout=60_000)
+    page.wait_for_function("document.querySelector('#heatmap').innerText.includes('B·instrument')", timeout=30_000)
+    assert "my-run" in page.locator("#variant input").input_value()
+    page.screenshot(path=str(SHOTS / "9-your-model.png"), full_page=True)
+
+
 def test_broken_variant_is_listed_and_nothing_is_fetched_from_outside(page):
     assert "broken-variant" in page.locator("#broken-variants").inner_text()
     assert page.outside_requests == []

@@ -87,15 +87,24 @@ def test_explorer_filters_slices_and_a_second_variant(store):
 
 
 def test_explorer_without_the_data_folder_says_so(app_assets, tmp_path, monkeypatch):
+    import shutil
+
     from mtbert.app import explorer
+
+    bare = tmp_path / "assets"  # assets without the dev sets they refer to
+    shutil.copytree(app_assets, bare, ignore=shutil.ignore_patterns("data"))
 
     monkeypatch.delenv("MTBERT_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)  # no ../shared/data from here
     monkeypatch.setattr(explorer, "resolve_data_dir", lambda d: (_ for _ in ()).throw(explorer.DataDirNotFound("x")))
     out = explorer.explore(
-        VariantStore(app_assets), "similarity", "multi-cross", "none", "any", "any", 0, "any", "any", "", False
+        VariantStore(bare), "similarity", "multi-cross", "none", "any", "any", 0, "any", "any", "", False
     )
     assert "dev sentences are not here" in out["note"] and "sentence1" not in out["table"]
+    shipped = explorer.explore(
+        VariantStore(app_assets), "similarity", "multi-cross", "none", "any", "any", 0, "any", "any", "", False
+    )
+    assert not shipped["note"] and "sentence1" in shipped["table"]  # the dev sets in <assets>/data need no folder
 
 
 def test_attention_grid_maps_clicks_to_layer_and_head(store):

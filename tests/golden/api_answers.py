@@ -3,8 +3,8 @@ on the variants that cover its code paths (the behaviour lock of refactors).
 
 ``python -m tests.golden.api_answers record`` starts ``app.py`` on a copy of ``assets/`` and writes
 ``tests/golden/api_answers.json.gz``; ``... check`` compares a fresh run with it and prints every difference and
-the largest deviation it allowed. The app runs with no data folder, so the answers do not depend on whether the
-CS224N files lie beside the clone.
+the largest deviation it allowed. The app runs with no data folder, as on a fresh clone: the dev sentences come from
+``assets/data``, so the answers do not depend on whether the CS224N files lie beside the clone.
 
 How close is "the same answer" (``differences``):
 - A float may move by ``ATOL + RTOL * |value|``. float32 rounds each operation to 2**-24 (6e-8) of its result; a
@@ -119,9 +119,9 @@ def path_questions(variants: list[str]) -> dict[str, tuple[str, tuple[Any, ...]]
             "/explore",
             ("similarity", v, present[1 - present.index(v)], "any", "any", 0.5, "any", "any", "", False),
         )
-        q[f"{v}/embedding_map"] = ("/embedding_map", ("sentiment", v, "PCA", "error", SENTENCES[0], ""))
     for task in ("sentiment", "paraphrase", "similarity"):
         q[f"compare/{task}"] = ("/compare", (task, a, b, present[:4]))
+    q[f"{present[0]}/embedding_map"] = ("/embedding_map", ("sentiment", present[0], "PCA", "error", SENTENCES[0], ""))
     q["hard_cases"] = ("/hard_cases", ())
     q["share_link"] = ("/share_link", ("paraphrase", *PAIRS[1], present[0]))
     return q

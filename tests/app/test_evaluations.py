@@ -1,0 +1,44 @@
+"""A user's model gets dev metrics and predictions on first open, over the dev sets in assets/data, cached on disk."""
+
+from __future__ import annotations
+
+import pytest
+
+from mtbert.app import explorer
+from mtbert.app.evaluations import fingerprint
+from mtbert.app.store import VariantStore
+from mtbert.app.ui import default_variant, variant_choices
+
+
+def test_a_users_model_is_evaluated_once_and_then_read_from_the_cache(app_assets, user_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MTBERT_CACHE_DIR", str(tmp_path / "cache"))
+    store = VariantStore(app_assets, models=[user_models])
+    assert not store.has_dev_predictions("my-run", "similarity")
+    assert "sts_pearson" not in store.variants["my-run"].metrics
+    wrapped = []
+    store.evaluate_user_models(lambda v: lambda tasks: wrapped.append(v.name) or tasks)
+    assert wrapped == ["my-run"]
+    metrics = store.variants["my-run"].metrics
+    assert {"sst_acc", "quora_acc", "sts_pearson", "overall"} <= set(metrics)
+    assert len(store.dev_predictions("my-run", "similarity")) == len(store.dev_predictions("multi-cross", "similarity"))
+
+    restarted = VariantStore(app_assets, models=[user_models])
+    monkeypatch.setattr(restarted, "model", lambda name: pytest.fail(f"{name} was loaded again"))
+    restarted.evaluate_user_models()
+    assert restarted.variants["my-run"].metrics == metrics
+    out = explorer.explore(restarted, "similarity", "my-run", "multi-cross", "any", "any", 0, "any", "any", "", False)
+    assert "sentence1" in out["table"] and "B predicted" in out["table"]  # the Explorer treats it as any variant
+    labels = dict((name, label) for label, name in variant_choices(restarted))
+    assert labels["my-run"].startswith("yours · ") and not labels["multi-cross"].startswith("yours")
+    assert default_variant(restarted) != "my-run"  # the app opens on a shipped variant
+
+
+def test_the_fingerprint_follows_the_weights(user_models, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(user_models / "my-run" / "best", copy)
+    assert fingerprint(copy) == fingerprint(user_models / "my-run" / "best")
+    config = (copy / "config.json").read_text()
+    (copy / "config.json").write_text(config.replace('"weights_sha256": "', '"weights_sha256": "0'))
+    assert fingerprint(copy) != fingerprint(user_models / "my-run" / "best")
