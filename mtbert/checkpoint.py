@@ -220,6 +220,12 @@ def _load_multitask(directory: Path, config: dict[str, Any], cache: BackboneCach
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
         raise CheckpointError(f"{weights} does not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    own = model.state_dict()
+    shapes = [
+        f"{k} {tuple(v.shape)} (config: {tuple(own[k].shape)})" for k, v in state.items() if v.shape != own[k].shape
+    ]
+    if shapes:
+        raise CheckpointError(f"{weights} does not fit its config: {', '.join(shapes[:3])}")
     model.load_state_dict(state, strict=False)
     return model.eval()
 

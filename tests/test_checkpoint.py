@@ -183,3 +183,17 @@ def test_weights_that_do_not_fit_the_config(saved):
     (saved / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="does not fit"):
         load(saved)
+
+
+def test_weights_of_another_shape_are_named(saved):
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(saved / "model.safetensors"))
+    key = next(k for k in state if k.endswith("linear.weight"))
+    state[key] = torch.zeros(1, 7)
+    save_file(state, str(saved / "model.safetensors"))
+    config = json.loads((saved / "config.json").read_text())
+    config.pop("weights_sha256", None)  # the hash check would say "corrupt" first: this test is about the shapes
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=rf"does not fit its config: {key} \(1, 7\)"):
+        load(saved)
