@@ -34,7 +34,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -128,7 +128,7 @@ def path_questions(variants: list[str]) -> dict[str, tuple[str, tuple[Any, ...]]
     return q
 
 
-def collect(url: str, variants: list[str], extra: list[str] = ()) -> dict[str, Any]:
+def collect(url: str, variants: list[str], extra: Sequence[str] = ()) -> dict[str, Any]:
     """The answers to every question about ``variants``, plus the per-variant predictions of ``extra``."""
     from gradio_client import Client, handle_file
 
