@@ -16,7 +16,7 @@ from mtbert.app.ui import event
 from mtbert.tasks import PARAPHRASE, SENTIMENT, SIMILARITY
 
 HELP = (
-    "**How to read this.** Dev-set scores of every shipped variant (SST and Quora: "
+    "**How to read this.** Dev-set scores of every variant, shipped or yours (SST and Quora: "
     f"accuracy; STS: Pearson correlation; {task_registry.OVERALL_FORMULA}). "
     "Pick a variant to see its confusion matrices and STS predictions against gold."
 )

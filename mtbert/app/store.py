@@ -136,10 +136,13 @@ class VariantStore:
         return self.remember(("predictions", name, task), read)
 
     def results_frame(self) -> pd.DataFrame:
-        """One row per usable variant with its metrics (results.json when present, else its own metrics.json)."""
+        """One row per usable variant with its metrics (results.json when present, else its own metrics.json; a
+        user model's from its evaluation), and where it comes from when the user added models."""
         keys = (*task_registry.metric_keys(task_registry.names()), task_registry.OVERALL, *COST_KEYS)
+        mixed = any(v.source == USER for v in self.usable())
         rows = [  # metrics first: they are what a reader compares; the long head descriptions go last
             {"variant": v.name}
+            | ({"from": v.source} if mixed else {})
             | {k: v.metrics[k] for k in keys if k in v.metrics}
             | {"backbone": v.backbone, "heads": v.description}
             for v in self.usable()

@@ -31,6 +31,9 @@ def test_a_users_model_is_evaluated_once_and_then_read_from_the_cache(app_assets
     labels = dict((name, label) for label, name in variant_choices(restarted))
     assert labels["my-run"].startswith("yours · ") and not labels["multi-cross"].startswith("yours")
     assert default_variant(restarted) != "my-run"  # the app opens on a shipped variant
+    frame = restarted.results_frame().set_index("variant")
+    assert frame.loc["my-run", "from"] == "yours" and frame.loc["multi-cross", "from"] == "shipped"
+    assert frame.loc["my-run", "overall"] == metrics["overall"]
 
 
 def test_the_fingerprint_follows_the_weights(user_models, tmp_path):
