@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,10 +55,13 @@ def evaluate(
     tasks: Sequence[str] | None = None,
     sst_file: str = task_registry.SST_STEM,
     batch_size: int = 64,
+    progress: Callable[[Iterable[str]], Iterable[str]] | None = None,
 ) -> EvalReport:
-    """Evaluate on ``split`` for each task the model has and whose file exists (others are skipped)."""
+    """Evaluate on ``split`` for each task the model has and whose file exists (others are skipped); ``progress``
+    wraps the tasks (e.g. in a progress bar)."""
     report = EvalReport()
-    for task in tasks or [t for t in task_registry.names() if t in model.tasks]:
+    chosen = tasks or [t for t in task_registry.names() if t in model.tasks]
+    for task in progress(chosen) if progress else chosen:
         path = task_file(data_dir, task, split, sst_file)
         if not path.exists():
             continue

@@ -20,19 +20,18 @@ def paths_from_env() -> list[Path]:
     return [Path(p) for p in os.environ.get(MODELS_ENV, "").split(os.pathsep) if p.strip()]
 
 
+def _model_at(folder: Path) -> Path | None:
+    """The checkpoint a folder is (itself) or holds as a run (its best/), if any."""
+    return next((c for c in (folder, folder / BEST) if (c / CONFIG_FILE).is_file()), None)
+
+
 def _checkpoints(path: Path) -> list[tuple[str, Path]]:
     """(name, checkpoint folder) for every model a PATH holds: itself, its best/, or each run inside it."""
-    if (path / CONFIG_FILE).is_file():
-        return [(path.name, path)]
-    if (path / BEST / CONFIG_FILE).is_file():
-        return [(path.name, path / BEST)]
-    found = []
-    for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if (child / CONFIG_FILE).is_file():
-            found.append((child.name, child))
-        elif (child / BEST / CONFIG_FILE).is_file():
-            found.append((child.name, child / BEST))
-    return found
+    own = _model_at(path)
+    if own is not None:
+        return [(path.name, own)]
+    children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [(child.name, found) for child in children if (found := _model_at(child)) is not None]
 
 
 def _unique(name: str, taken: set[str]) -> str:

@@ -16,11 +16,10 @@ from mtbert import tasks as task_registry
 from mtbert.backbones import cache_dir
 from mtbert.checkpoint import CONFIG_FILE, read_config
 from mtbert.data import DataDirNotFound, resolve_data_dir, sha256_file, task_file
-from mtbert.evaluation import EvalReport, evaluate, write_report
+from mtbert.evaluation import evaluate, write_report
 from mtbert.files import read_json
 from mtbert.layout import shipped_data_dir
 from mtbert.multitask import Model
-from mtbert.tasks import overall_score
 
 METRICS = "metrics-dev.json"
 Progress = Callable[[Iterable[str]], Iterable[str]]
@@ -73,15 +72,7 @@ def cached_evaluation(
         return target, read_json(target / METRICS)
     loaded = model()
     tasks = [t for t in task_registry.names() if t in loaded.tasks and task_file(dev_dir, t, "dev").exists()]
-    report = EvalReport()
-    for task in progress(tasks) if progress else tasks:
-        part = evaluate(loaded, dev_dir, "dev", tasks=[task])
-        report.metrics.update(part.metrics)
-        report.predictions.update(part.predictions)
-        report.confusion.update(part.confusion)
-    overall = overall_score(report.metrics)
-    if overall is not None:
-        report.metrics[task_registry.OVERALL] = overall
+    report = evaluate(loaded, dev_dir, "dev", tasks=tasks, progress=progress)
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     write_report(report, staging, "dev", include_text=False)  # then renamed into place: the folder appears whole

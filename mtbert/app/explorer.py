@@ -14,13 +14,13 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from mtbert import tasks as task_registry
+from mtbert.app.evaluations import dev_set_dir
 from mtbert.app.playground import PlaygroundTab
 from mtbert.app.service import InputError
 from mtbert.app.share import download_button
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import SINGLE_TASKS, default_variant, event
-from mtbert.data import DataDirNotFound, read_examples, resolve_data_dir, task_file
-from mtbert.layout import shipped_data_dir
+from mtbert.data import read_examples, task_file
 from mtbert.tasks import SIMILARITY
 
 ANY = "any"
@@ -84,13 +84,9 @@ def dev_texts(store: VariantStore, task: str) -> pd.DataFrame | None:
 
 
 def _read_dev_texts(store: VariantStore, task: str) -> pd.DataFrame | None:
-    folders = [shipped_data_dir(store.assets_dir)]
-    try:
-        folders.append(resolve_data_dir(store.data_dir))
-    except DataDirNotFound:
-        pass
-    path = next((p for p in (task_file(f, task, "dev") for f in folders) if p.exists()), None)
-    if path is None:
+    folder = dev_set_dir(store.assets_dir, store.data_dir)
+    path = task_file(folder, task, "dev") if folder else None
+    if path is None or not path.exists():
         return None
     examples = read_examples(path, task)
     frame = pd.DataFrame({"id": [e.id for e in examples], "sentence1": [e.a for e in examples]})

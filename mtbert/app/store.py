@@ -115,8 +115,7 @@ class VariantStore:
                 folder, metrics = cached_evaluation(
                     variant.path, lambda v=variant: self.model(v.name), dev_dir, progress(variant)
                 )
-            except CheckpointError as err:
-                variant.error = str(err)
+            except CheckpointError:  # self.model recorded the reason as the variant's error
                 continue
             self._predictions[variant.name] = folder
             variant.metrics.update({k: v for k, v in metrics.items() if isinstance(v, int | float)})

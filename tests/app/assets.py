@@ -26,6 +26,20 @@ def _perturbed(model, seed: int):
     return model
 
 
+def save_weights(checkpoint: Path, state: dict[str, torch.Tensor]) -> None:
+    """Replace a checkpoint's weights with ``state``, and the sha256 its config records with theirs."""
+    from safetensors.torch import save_file
+
+    from mtbert.data import sha256_file
+    from mtbert.files import write_json_atomic
+
+    save_file(state, str(checkpoint / "model.safetensors"))
+    config = json.loads((checkpoint / "config.json").read_text())
+    write_json_atomic(
+        checkpoint / "config.json", {**config, "weights_sha256": sha256_file(checkpoint / "model.safetensors")}
+    )
+
+
 def build_user_runs(root: Path, cache: BackboneCache) -> Path:
     """A user's folder of runs, as ``python -m train.train`` leaves them: one run, ``my-run``, whose best/ is a
     multitask checkpoint that no assets folder ships."""

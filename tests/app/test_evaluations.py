@@ -50,22 +50,19 @@ def test_the_fingerprint_follows_the_weights(user_models, tmp_path):
 def test_a_users_model_that_does_not_load_is_listed_with_its_reason_and_the_others_serve(
     app_assets, user_models, tmp_path, monkeypatch
 ):
-    import json
     import shutil
 
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
-    from mtbert.data import sha256_file
+    from tests.app.assets import save_weights
 
     monkeypatch.setenv("MTBERT_CACHE_DIR", str(tmp_path / "cache"))
     odd = tmp_path / "runs" / "odd-run" / "best"
     shutil.copytree(user_models / "my-run" / "best", odd)
     state = load_file(str(odd / "model.safetensors"))
     state["heads.similarity.linear.weight"] = torch.zeros(1, 7)  # a shape the config's head does not have
-    save_file(state, str(odd / "model.safetensors"))
-    config = json.loads((odd / "config.json").read_text())
-    (odd / "config.json").write_text(json.dumps({**config, "weights_sha256": sha256_file(odd / "model.safetensors")}))
+    save_weights(odd, state)
     store = VariantStore(app_assets, models=[tmp_path / "runs", tmp_path / "nowhere", user_models])
     store.evaluate_user_models()
     broken = {v.name: v.error for v in store.broken()}

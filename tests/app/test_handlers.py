@@ -89,14 +89,15 @@ def test_explorer_filters_slices_and_a_second_variant(store):
 def test_explorer_without_the_data_folder_says_so(app_assets, tmp_path, monkeypatch):
     import shutil
 
-    from mtbert.app import explorer
+    from mtbert.app import evaluations, explorer
+    from mtbert.data import DataDirNotFound
 
     bare = tmp_path / "assets"  # assets without the dev sets they refer to
     shutil.copytree(app_assets, bare, ignore=shutil.ignore_patterns("data"))
 
     monkeypatch.delenv("MTBERT_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)  # no ../shared/data from here
-    monkeypatch.setattr(explorer, "resolve_data_dir", lambda d: (_ for _ in ()).throw(explorer.DataDirNotFound("x")))
+    monkeypatch.setattr(evaluations, "resolve_data_dir", lambda d: (_ for _ in ()).throw(DataDirNotFound("x")))
     out = explorer.explore(
         VariantStore(bare), "similarity", "multi-cross", "none", "any", "any", 0, "any", "any", "", False
     )

@@ -150,22 +150,18 @@ def collect(url: str, variants: list[str], extra: Sequence[str] = ()) -> dict[st
 def move_bias(checkpoint: Path, key: str, task: str, by: float = 1e-3) -> None:
     """Move one head's bias in a checkpoint folder by ``by`` (the first class's entry of a classes head: moving
     every logit alike changes no probability)."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
-    from mtbert.data import sha256_file
+    from tests.app.assets import save_weights
 
-    path = checkpoint / "model.safetensors"
-    state = load_file(str(path))
+    state = load_file(str(checkpoint / "model.safetensors"))
     bias = state[key].float()
     if task == "sentiment":
         bias[0] += by
     else:
         bias += by
     state[key] = bias.to(state[key].dtype)
-    save_file(state, str(path))
-    config = json.loads((checkpoint / "config.json").read_text())  # it records its weights' hash: the new one
-    config["weights_sha256"] = sha256_file(path)
-    (checkpoint / "config.json").write_text(json.dumps(config, indent=2))
+    save_weights(checkpoint, state)
 
 
 @contextmanager
