@@ -32,29 +32,37 @@ SYNTHETIC = {
 }
 
 
+def _synthetic(stem: str, rows: int) -> list[str]:
+    """``rows`` synthetic lines of a file; each SST sentence ends in a word of its own, so that its trees hold as
+    many distinct phrases as real ones would."""
+    lines = SYNTHETIC[stem][1]
+    cycled = (lines * (rows // len(lines) + 1))[:rows]
+    if stem != "ids-sst":
+        return cycled
+    return [f"{text} scene{i}\t{label}" for i, (text, label) in enumerate(line.rsplit("\t", 1) for line in cycled)]
+
+
 def _write_small_data(target: Path, rows: int) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     try:
         source = resolve_data_dir()
     except FileNotFoundError:
         source = None
-    for stem, (header, lines) in SYNTHETIC.items():
+    for stem, (header, _) in SYNTHETIC.items():
         for split in ("train", "dev"):
             path = source / f"{stem}-{split}.csv" if source else None
             if path is not None and path.exists():
                 text = path.read_text(encoding="utf-8").splitlines()
                 content = text[: rows + 1]
             else:
-                content = [f"\tid\t{header}"] + [
-                    f"{i}\tx{i}\t{line}" for i, line in enumerate((lines * (rows // len(lines) + 1))[:rows])
-                ]
+                content = [f"\tid\t{header}"] + [f"{i}\tx{i}\t{line}" for i, line in enumerate(_synthetic(stem, rows))]
             (target / f"{stem}-{split}.csv").write_text("\n".join(content) + "\n", encoding="utf-8")
     trees = source / "sst-train-trees.txt" if source else None
     if trees is not None and trees.exists():
         lines = trees.read_text(encoding="utf-8").splitlines()[:rows]
     else:  # one tree per synthetic sentence: its words as leaves under right-branching nodes
         lines = []
-        for line in (SYNTHETIC["ids-sst"][1] * (rows // 5 + 1))[:rows]:
+        for line in _synthetic("ids-sst", rows):
             text, label = line.rsplit("\t", 1)
             tree = ""
             for word in reversed(text.split()):
