@@ -4,12 +4,21 @@ described and checked, with its recorded dev metrics from ``results.json``. The 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mtbert import tasks as task_registry
-from mtbert.checkpoint import CheckpointError, check_checkpoint, read_config, read_metrics
+from mtbert.checkpoint import (
+    BackboneCache,
+    CheckpointError,
+    check_checkpoint,
+    fingerprint,
+    load,
+    read_config,
+    read_metrics,
+)
 from mtbert.files import read_json
 from mtbert.layout import checkpoints_dir, results_file
 
@@ -29,6 +38,18 @@ class Variant:
     tasks: list[str] = field(default_factory=list)
     metrics: dict[str, float | int] = field(default_factory=dict)  # dev metrics, parameters, training time
     error: str | None = None
+    # How this source builds the model and hashes what its answers depend on (an mtbert checkpoint by default;
+    # mtbert.hf_models for a Hugging Face directory).
+    loader: Callable[[Path, BackboneCache], Any] = field(default=load, repr=False)
+    hasher: Callable[[Path], str] = field(default=fingerprint, repr=False)
+
+    def load(self, cache: BackboneCache) -> Any:
+        """The model (a ``mtbert.multitask.Model``)."""
+        return self.loader(self.path, cache)
+
+    def fingerprint(self) -> str:
+        """A hash of the files the model's answers depend on (keys its cached predictions)."""
+        return self.hasher(self.path)
 
     @property
     def label(self) -> str:

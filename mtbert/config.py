@@ -69,6 +69,10 @@ class HeadConfig:
     combine: Literal["uv", "uv_diff_prod", "cosine"] = "uv"
     shared_layer: bool = False
     dropout: float = 0.1
+    # Hugging Face's BertForSequenceClassification reads a dense + tanh "pooler" on the pooled vector, and its
+    # regression head outputs the score itself (no sigmoid): a converted HF model sets these two.
+    pooler: bool = False
+    score_activation: Literal["sigmoid", "linear"] = "sigmoid"
 
     def __post_init__(self) -> None:
         known = task_registry.names()
@@ -80,6 +84,8 @@ class HeadConfig:
             raise ValueError(f"pair_encoding must be 'concat' or 'cross', got {self.pair_encoding!r}")
         if self.combine not in ("uv", "uv_diff_prod", "cosine"):
             raise ValueError(f"combine must be 'uv', 'uv_diff_prod' or 'cosine', got {self.combine!r}")
+        if self.score_activation not in ("sigmoid", "linear"):
+            raise ValueError(f"score_activation must be 'sigmoid' or 'linear', got {self.score_activation!r}")
 
 
 @dataclass

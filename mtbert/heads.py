@@ -34,6 +34,17 @@ def pair_feature_size(hidden_size: int, config: HeadConfig) -> int:
     return hidden_size * (2 if config.combine == "uv" else 4)
 
 
+class Pooler(nn.Module):
+    """Hugging Face BERT's pooler: a dense layer and tanh on the pooled ([CLS]) vector, (B, C) -> (B, C)."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(pooled))
+
+
 class ClassifierHead(nn.Module):
     """Dropout, then a linear layer to a single-sentence task's classes. Returns logits (B, classes)."""
 
@@ -59,18 +70,20 @@ class SharedPairLayer(nn.Module):
 
 
 class PairHead(nn.Module):
-    """Linear pair head: one logit (B,) for a probability task, max_score·sigmoid (B,) for a score task,
-    logits (B, classes) for a classes task."""
+    """Linear pair head: one logit (B,) for a probability task, max_score·sigmoid (B,) for a score task (the raw
+    score with ``linear_score``), logits (B, classes) for a classes task."""
 
-    def __init__(self, in_features: int, task: Task, dropout: float) -> None:
+    def __init__(self, in_features: int, task: Task, dropout: float, linear_score: bool = False) -> None:
         super().__init__()
         self.task = task
+        self.linear_score = linear_score
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(in_features, task.num_outputs())
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         out = self.linear(self.dropout(features))
-        return self.task.head_activation(out.squeeze(-1) if out.shape[-1] == 1 else out)
+        out = out.squeeze(-1) if out.shape[-1] == 1 else out
+        return out if self.linear_score and self.task.output == "score" else self.task.head_activation(out)
 
 
 class CosinePairHead(nn.Module):

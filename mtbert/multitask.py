@@ -23,6 +23,7 @@ from mtbert.heads import (
     ClassifierHead,
     CosinePairHead,
     PairHead,
+    Pooler,
     SharedPairLayer,
     combine_pair,
     pair_feature_size,
@@ -207,7 +208,8 @@ class MultitaskModel(nn.Module, PredictAPI):
             elif cosine:
                 self.heads[task] = CosinePairHead(spec)
             else:
-                self.heads[task] = PairHead(head_in, spec, heads.dropout)
+                self.heads[task] = PairHead(head_in, spec, heads.dropout, heads.score_activation == "linear")
+        self.pooler = Pooler(hidden) if heads.pooler else None
 
     @property
     def tasks(self) -> list[str]:
@@ -242,6 +244,8 @@ class MultitaskModel(nn.Module, PredictAPI):
                 inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"], output_attentions
             )
             pooled = pool(out.last_hidden_state, inputs["attention_mask"], self.head_config.pooling)
+        if self.pooler is not None:  # a head layer: it trains even on a frozen backbone
+            pooled = self.pooler(pooled)  # (B, C)
         return pooled, out.attentions
 
     def forward(self, task: str, inputs: list[dict[str, torch.Tensor]], output_attentions: bool = False) -> TaskOutput:

@@ -40,7 +40,7 @@ def test_names_stay_unique_beside_the_shipped_variants(runs):
 
 def test_a_path_without_a_model_and_a_link_out_of_the_folder_say_why(runs, tmp_path):
     missing, empty = discover_user_models([tmp_path / "nowhere", runs / "notes"])
-    assert "does not exist" in missing.error and "holds no checkpoint" in empty.error
+    assert "does not exist" in missing.error and "holds no config.json" in empty.error
     linked = tmp_path / "linked"
     linked.mkdir()
     (linked / "elsewhere").symlink_to(runs / "plain")
@@ -50,6 +50,6 @@ def test_a_path_without_a_model_and_a_link_out_of_the_folder_say_why(runs, tmp_p
 
 def test_the_environment_lists_paths(monkeypatch, tmp_path):
     monkeypatch.setenv("MTBERT_MODELS", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
-    assert paths_from_env() == [tmp_path / "a", tmp_path / "b"]
+    assert paths_from_env() == [str(tmp_path / "a"), str(tmp_path / "b")]
     monkeypatch.delenv("MTBERT_MODELS")
     assert paths_from_env() == []
