@@ -1,7 +1,7 @@
 """mtbert lab: a Gradio app over the shipped checkpoints in assets/.
 
 ``python app.py [--host 127.0.0.1] [--port 7860] [--assets assets] [--data-dir DIR] [--precision int8]
-[--models PATH ...]``.
+[--models PATH ...] [--datasets NAME=PATH[:task] ...]``.
 This file only wires the UI: each tab is built by its module in ``mtbert/app/`` (layout, handlers and events),
 over one ``VariantStore``.
 """
@@ -9,9 +9,9 @@ over one ``VariantStore``.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -23,10 +23,12 @@ from tqdm import tqdm  # noqa: E402
 from mtbert.app import api, batch_tab, cases, compare, embeddings, explorer, playground, results, share  # noqa: E402
 from mtbert.app.store import PRECISIONS, VariantStore  # noqa: E402
 from mtbert.app.ui import THEME, broken_notice, default_variant, variant_choices  # noqa: E402
+from mtbert.app.uploads import MAX_UPLOAD  # noqa: E402
+from mtbert.catalog import Variant  # noqa: E402
+from mtbert.datasets import Dataset, DatasetError, parse_spec, read_file  # noqa: E402
 from mtbert.layout import ASSETS  # noqa: E402
 from mtbert.user_models import MODELS_ENV, paths_from_env  # noqa: E402
 
-MAX_UPLOAD = "5mb"  # Gradio refuses a larger upload before anything reads it
 TITLE = (
     "# mtbert lab\nA small multitask BERT (sentiment · paraphrase · similarity) on "
     "all-MiniLM-L6-v2 weights. Try inputs, compare head architectures, browse hard cases and results."
@@ -66,6 +68,18 @@ def build_app(store: VariantStore) -> gr.Blocks:
     return demo
 
 
+def terminal_progress(variant: Variant, dataset: Dataset) -> Callable[[float, str], None]:
+    """A tqdm bar in the terminal for a user model's first predictions on a dev set."""
+    bar = tqdm(total=len(dataset), desc=f"{variant.name} on {dataset.name}", unit="row")
+
+    def update(fraction: float, desc: str) -> None:
+        bar.update(round(fraction * len(dataset)) - bar.n)
+        if fraction >= 1:
+            bar.close()
+
+    return update
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -76,14 +90,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--models",
         nargs="+",
-        type=Path,
         default=paths_from_env(),
         metavar="PATH",
-        help=f"your own models beside the shipped: a checkpoint, a run folder or a folder of runs (or ${MODELS_ENV})",
+        help=f"your own models beside the shipped: a checkpoint, a run folder, a Hugging Face "
+        f"BertForSequenceClassification folder (PATH#scale=0-1 reads a similarity model on 0-1) or a folder of "
+        f"these (or ${MODELS_ENV})",
+    )
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        default=[],
+        metavar="NAME=PATH[:task]",
+        help="your own datasets (CSV, TSV, JSONL or Parquet; the task is guessed from the columns unless given)",
+    )
+    parser.add_argument(
+        "--evaluate-now",
+        action="store_true",
+        help="compute your models' dev metrics before serving (a bar here), not on the first page load (a bar there)",
     )
     args = parser.parse_args(argv)
-    store = VariantStore(args.assets, args.data_dir, args.precision, args.models)
-    store.evaluate_user_models(lambda v: functools.partial(tqdm, desc=f"dev metrics of {v.name}", unit="task"))
+    try:
+        datasets = [read_file(*parse_spec(spec)) for spec in args.datasets]
+    except DatasetError as err:
+        parser.error(str(err))
+    store = VariantStore(args.assets, args.data_dir, args.precision, args.models, datasets)
+    if args.evaluate_now:
+        store.evaluate_user_models(terminal_progress)
     build_app(store).launch(
         server_name=args.host,
         server_port=args.port,

@@ -8,6 +8,7 @@ Every write is atomic: files go to a temporary directory that is renamed into pl
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -281,6 +282,25 @@ def load(directory: str | os.PathLike, cache: BackboneCache | None = None) -> Mo
             members[path.name] = member
         return EnsembleModel(members)
     raise CheckpointError(f"{directory / CONFIG_FILE} has unknown kind {kind!r}")
+
+
+def fingerprint(checkpoint: Path) -> str:
+    """A hash of what a checkpoint's answers depend on: its config files (each names its weights' sha256), the
+    weights of a model whose config does not, and an ensemble's members."""
+    digest = hashlib.sha256()
+
+    def add(directory: Path) -> None:
+        config = read_config(directory)
+        digest.update((directory / CONFIG_FILE).read_bytes())
+        if config.get("kind") == "multitask" and not config.get("weights_sha256"):
+            digest.update(sha256_file(directory / "model.safetensors").encode())
+        for sub in config.get("tasks", {}).values() if config.get("kind") == "single" else []:
+            add(directory / sub)
+        for member in config.get("members", []) if config.get("kind") == "ensemble" else []:
+            add(directory.parent / member)
+
+    add(checkpoint)
+    return digest.hexdigest()
 
 
 def read_metrics(directory: str | os.PathLike) -> dict[str, Any]:

@@ -23,7 +23,15 @@ from mtbert.layout import prediction_file_name
 from mtbert.multitask import Model, MultitaskModel
 from mtbert.tasks import OVERALL, SIMILARITY, overall_score
 
-__all__ = ["EvalReport", "evaluate", "overall_score", "predict_examples", "task_score", "write_report"]
+__all__ = [
+    "EvalReport",
+    "evaluate",
+    "overall_score",
+    "predict_examples",
+    "prediction_frame",
+    "task_score",
+    "write_report",
+]
 
 
 def task_score(task: str, metrics: dict[str, float]) -> float:
@@ -70,7 +78,11 @@ def evaluate(
         labels = np.array([e.label for e in examples], dtype=np.float32)
         spec = task_registry.get(task)
         report.metrics[spec.metric_key] = spec.metric(labels, predictions)
-        report.predictions[task] = _predictions_frame(spec, examples, labels, predictions)
+        frame = prediction_frame(spec, [e.id for e in examples], labels, predictions)
+        frame.insert(1, "sentence1", [e.a for e in examples])
+        if spec.pair:
+            frame.insert(2, "sentence2", [e.b for e in examples])
+        report.predictions[task] = frame
         if spec.output != "score":
             classes = predictions.shape[1] if spec.output == "classes" else 2
             decisions = report.predictions[task]["predicted"]
@@ -81,14 +93,13 @@ def evaluate(
     return report
 
 
-def _predictions_frame(
-    spec: task_registry.Task, examples: Sequence[Example], labels: np.ndarray, predictions: np.ndarray
+def prediction_frame(
+    spec: task_registry.Task, ids: Sequence[str], labels: np.ndarray | None, predictions: np.ndarray
 ) -> pd.DataFrame:
-    """id, sentence(s), gold, predicted and the raw outputs: p0..pC for classes, probability for a probability."""
-    frame = pd.DataFrame({"id": [e.id for e in examples], "sentence1": [e.a for e in examples]})
-    if spec.pair:
-        frame["sentence2"] = [e.b for e in examples]
-    frame["gold"] = labels
+    """id, gold (when labelled), predicted and the raw outputs: p0..pC for classes, probability for a probability."""
+    frame = pd.DataFrame({"id": list(ids)})
+    if labels is not None:
+        frame["gold"] = labels
     if spec.output == "classes":
         frame["predicted"] = spec.decide(predictions)
         for c in range(predictions.shape[1]):

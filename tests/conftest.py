@@ -95,11 +95,12 @@ def app_assets(tmp_path_factory: pytest.TempPathFactory, backbone_cache) -> Path
 
 
 @pytest.fixture(scope="session")
-def user_models(tmp_path_factory: pytest.TempPathFactory, backbone_cache) -> Path:
-    """A user's folder of runs (``app.py --models``): one run, ``my-run``."""
+def user_models(tmp_path_factory: pytest.TempPathFactory, backbone_cache, small_data) -> Path:
+    """A user's folder of models (``app.py --models``): ``my-run``, ``tiny-run`` (trained from a tiny preset) and
+    ``my-hf-paraphrase`` (a Hugging Face classifier); see ``tests.app.assets.build_user_runs``."""
     from tests.app.assets import build_user_runs
 
-    return build_user_runs(tmp_path_factory.mktemp("user-runs"), backbone_cache)
+    return build_user_runs(tmp_path_factory.mktemp("user-runs"), backbone_cache, small_data)
 
 
 class AppServer(str):

@@ -7,17 +7,21 @@ from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
 from mtbert import tasks as task_registry
 from mtbert.app.attention import grid_png
 from mtbert.app.cases import hard_case_records
-from mtbert.app.explorer import explore_records
+from mtbert.app.evaluations import dataset_metrics, decisions
+from mtbert.app.explorer import dataset_for, explore_records
 from mtbert.app.playground import predict_with
 from mtbert.app.service import InputError, focus_task
 from mtbert.app.share import link_query
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import user_errors
 from mtbert.app.whatif import live, what_if
+from mtbert.bootstrap import paired
+from mtbert.datasets import Dataset
 from mtbert.tasks import PARAPHRASE, SENTIMENT, SIMILARITY
 
 
@@ -39,8 +43,9 @@ def predict_pair(
 
 def register(store: VariantStore) -> None:
     """Add the named endpoints /predict_sentiment, /predict_paraphrase, /predict_similarity, /predict_pair,
-    /explore, /what_if, /live, /attention_grid, /hard_cases and /share_link."""
-    for fn in (*_predictions(store), *_explanations(store)):
+    /explore, /what_if, /live, /attention_grid, /hard_cases, /share_link, /models, /datasets, /dataset_metrics and
+    /significance (the Explorer's upload is /add_dataset, a tab event)."""
+    for fn in (*_predictions(store), *_explanations(store), *_collections(store)):
         gr.api(_holding_models(store, fn), api_name=fn.__name__.removesuffix("_api"))
 
 
@@ -92,10 +97,12 @@ def _predictions(store: VariantStore) -> list[Any]:
         overlap: str,
         word: str,
         disagree_only: bool,
+        dataset: str = "",
     ) -> dict[str, Any]:
-        """The Explorer: every dev prediction of a variant for a task that passes the filters, with its error, the
-        second variant's prediction when one is named, and the metric per slice."""
-        args = (task, variant, other, gold, predicted, min_error, length, overlap, word, disagree_only)
+        """The Explorer: every prediction of a variant on a dataset of a task (its dev set unless ``dataset`` names
+        another) that passes the filters, with its error, the second variant's prediction when one is named, the
+        metric per slice and the paired bootstrap of the two on the rows kept."""
+        args = (task, variant, other, gold, predicted, min_error, length, overlap, word, disagree_only, dataset)
         return explore_records(store, *args)
 
     return [predict_sentiment, predict_paraphrase, predict_similarity, predict_pair_api, explore]
@@ -136,3 +143,56 @@ def _explanations(store: VariantStore) -> list[Any]:
         return link_query(store, task, sentence_a, sentence_b, variant)
 
     return [what_if_api, attention_grid, live_api, hard_cases, share_link]
+
+
+def _collections(store: VariantStore) -> list[Any]:
+    """The endpoints that list the models and datasets, score a model on a dataset and compare two."""
+
+    @user_errors
+    def models() -> list[dict[str, Any]]:
+        """Every variant: name, where it comes from (shipped or yours), backbone, description, tasks, dev metrics,
+        and the reason when it cannot be used (the user's models get their dev metrics on their first open)."""
+        store.evaluate_user_models()
+        return [
+            {
+                "name": v.name,
+                "from": v.source,
+                "backbone": v.backbone,
+                "description": v.description,
+                "tasks": v.tasks,
+                "metrics": v.metrics,
+                "error": v.error,
+            }
+            for v in store.variants.values()
+        ]
+
+    @user_errors
+    def datasets() -> list[dict[str, Any]]:
+        """Every dataset: name, task, rows, whether it is labelled, its content sha256, where it came from, and what
+        reading it noted."""
+        return [d.summary() for d in store.datasets.values()]
+
+    @user_errors
+    def dataset_metrics_api(variant: str, dataset: str) -> dict[str, Any]:
+        """A variant's metric on a labelled dataset, with the confusion matrix of a classes or paraphrase task."""
+        data = store.dataset(dataset)
+        if not data.labelled:
+            raise InputError(f"{dataset} has no labels: it has predictions but no metrics")
+        return {"rows": len(data)} | dataset_metrics(data.task, store.predictions(variant, dataset))
+
+    @user_errors
+    def significance(task: str, variant_a: str, variant_b: str, dataset: str = "") -> dict[str, float]:
+        """Paired bootstrap of two variants on every row of a labelled dataset of ``task`` (its dev set unless named):
+        each one's metric, A - B with its 95% interval, and the share of resamples in which A is ahead."""
+        data = dataset_for(store, task, dataset)
+        if not data.labelled:
+            raise InputError(f"{data.name} has no labels: there is no metric to compare")
+        a, b = (_with_gold(data, store.predictions(v, data.name)) for v in (variant_a, variant_b))
+        return paired(task, a["gold"].to_numpy(float), decisions(task, a), decisions(task, b))
+
+    return [models, datasets, dataset_metrics_api, significance]
+
+
+def _with_gold(data: Dataset, predictions: pd.DataFrame) -> pd.DataFrame:
+    """A variant's predictions on every row of the dataset, in the dataset's order, beside the gold label."""
+    return data.frame[["id", "gold"]].merge(predictions.drop(columns=["gold"], errors="ignore"), on="id")

@@ -1,7 +1,7 @@
 """The embedding map: a 2-D projection (PCA, or UMAP when ``umap-learn`` is installed) of the pooled embeddings a
-variant's model gives the dev examples of a task, coloured by gold, prediction or error; the user's own input can
-be placed on it. Embeddings are computed on first use and cached on disk under a key that includes a hash of the
-model's weights."""
+variant's model gives the rows of a dataset (a dev set or the user's own, up to MAX_POINTS of them), coloured by
+gold, prediction or error; the user's own input can be placed on it. Embeddings are computed on first use and
+cached on disk under a key that includes a hash of the model's weights."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from mtbert import tasks as task_registry
-from mtbert.app.explorer import dev_texts, predictions_table
+from mtbert.app.explorer import dataset_for, predictions_table
 from mtbert.app.service import InputError, check_text
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import SINGLE_TASKS, default_variant, event
@@ -31,12 +31,14 @@ from mtbert.multitask import MultitaskModel
 from mtbert.tasks import SIMILARITY
 
 COLOURS = ("gold", "prediction", "error")
+MAX_POINTS = 5000  # a larger dataset is drawn from a fixed random sample of its rows
 HELP = (
-    "**How to read this.** Each point is a dev example of the task as the variant's model sees it: the pooled "
-    "embedding its head reads (one cross-encoded pass for a pair, or the two sentence embeddings side by side), "
+    "**How to read this.** Each point is an example of the dataset (a dev set, or one you added in the Explorer) "
+    "as the variant's model sees it: the pooled embedding its head reads (one cross-encoded pass for a pair, or "
+    "the two sentence embeddings side by side), "
     "projected to 2-D. Points that sit together look alike to the model. Colour them by gold label, prediction or "
     "error; hover for the text. Type a sentence (and a second one for a pair task) to place your own input on the "
-    "map (a star). The first map of a variant and task is computed (a progress bar shows how far) and cached."
+    "map (a star). The first map of a variant and dataset is computed (a progress bar shows how far) and cached."
 )
 
 
@@ -81,24 +83,25 @@ class Projection:
     reducer: Any  # fitted PCA or UMAP (transform places new embeddings)
 
 
-_projections: dict[tuple[str, str, str, str], Projection] = {}
+_projections: dict[tuple[str, str, str, str, str], Projection] = {}
 _lock = threading.Lock()
 
 
-def projection(store: VariantStore, task: str, variant: str, method: str, progress: Any = None) -> Projection:
-    """The variant's dev map for a task: embeddings from the disk cache (or computed and cached), then projected."""
+def projection(
+    store: VariantStore, task: str, variant: str, method: str, progress: Any = None, dataset: str | None = None
+) -> Projection:
+    """The variant's map of a dataset of ``task`` (its dev set by default): embeddings from the disk cache (or
+    computed and cached), then projected."""
     model = store.model(variant).model_for(task)
-    key = (variant, task, method, model_key(model, task))
+    data = dataset_for(store, task, dataset)
+    key = (variant, task, method, model_key(model, task), data.sha256)
     with _lock:
         if key in _projections:
             return _projections[key]
-    texts = dev_texts(store, task)
-    if texts is None:
-        raise InputError(
-            "the embedding map needs the dev sentences: neither assets/data nor a data folder holds them "
-            "(pass --data-dir)"
-        )
-    frame = texts.merge(predictions_table(store, task, variant), on="id")
+    rows = data.frame.drop(columns=[c for c in ("gold",) if c in data.frame])
+    frame = rows.merge(predictions_table(store, data, variant, progress), on="id")
+    if len(frame) > MAX_POINTS:
+        frame = frame.sample(MAX_POINTS, random_state=11711).reset_index(drop=True)
     pair = task_registry.is_pair(task)
     examples = [Example(r.id, r.sentence1, r.sentence2 if pair else None) for r in frame.itertuples(index=False)]
     path = cache_dir() / "embeddings" / f"{key[3]}-{hashlib.sha256(''.join(frame['id']).encode()).hexdigest()[:12]}.npy"
@@ -136,7 +139,7 @@ def figure(result: Projection, task: str, colour: str, title: str, mine: tuple[n
     frame = result.frame
     hover = [html.escape(t[:160]) for t in frame["text"]]
     if colour == "error" or (spec.output == "score" and colour in ("gold", "prediction")):
-        values = {"gold": frame["gold"], "prediction": frame["predicted"], "error": frame["error"]}[colour]
+        values = frame[{"gold": "gold", "prediction": "predicted", "error": "error"}[colour]]
         marker = {
             "color": values,
             "colorscale": "Viridis" if colour != "error" else "Reds",
@@ -147,7 +150,7 @@ def figure(result: Projection, task: str, colour: str, title: str, mine: tuple[n
         }
         fig = go.Figure(
             go.Scattergl(
-                name="dev examples",
+                name="examples",
                 x=frame["x"],
                 y=frame["y"],
                 mode="markers",
@@ -211,15 +214,20 @@ def embedding_map(
     colour: str,
     sentence_a: str,
     sentence_b: str,
+    dataset: str | None = None,
     progress: Any = gr.Progress(),  # noqa: B008
 ) -> dict[str, Any]:
-    """The dev map of a variant for a task, coloured by gold, prediction or error, with the user's input on it."""
+    """The map of a variant on a dataset of a task (its dev set unless ``dataset`` names another), coloured by
+    gold, prediction or error, with the user's input on it."""
     if task not in task_registry.names() or colour not in COLOURS:
         raise InputError(f"pick a task among {', '.join(task_registry.names())} and a colour among {COLOURS}")
     if variant not in store.variants:
         raise InputError(f"unknown variant {variant!r}")
+    data = dataset_for(store, task, dataset)
+    if colour != "prediction" and not data.labelled:
+        raise InputError(f"{data.name} has no labels: colour it by prediction")
     progress(0, desc="loading the variant")
-    result = projection(store, task, variant, method, progress)
+    result = projection(store, task, variant, method, progress, data.name)
     mine = None
     if sentence_a and sentence_a.strip():
         pair = task_registry.is_pair(task)
@@ -227,7 +235,10 @@ def embedding_map(
         model = store.model(variant).model_for(task)
         vector = embed(model, [Example("you", sentence_a, second)])
         mine = (result.reducer.transform(vector)[0], sentence_a + (f" | {second}" if pair else ""))
-    title = f"{variant} on {task} dev ({len(result.frame):,} examples, {method}), coloured by {colour}"
+    sample = (
+        f"a sample of {len(result.frame):,} of {len(data):,}" if len(data) > len(result.frame) else f"{len(data):,}"
+    )
+    title = f"{variant} on {data.name} ({sample} examples, {method}), coloured by {colour}"
     note = "" if mine is None else "Your input is the star."
     return {"map": figure(result, task, colour, title, mine), "note": note}
 
@@ -237,6 +248,8 @@ def build(store: VariantStore) -> None:
     gr.Markdown(HELP)
     with gr.Row():
         task = gr.Radio(SINGLE_TASKS, value=SIMILARITY, label="Task")
+        datasets = [d.name for d in store.datasets_for(SIMILARITY)]
+        dataset = gr.Dropdown(datasets, value=next(iter(datasets), None), label="Dataset", elem_id="map-dataset")
         names = [v.name for v in store.usable(SIMILARITY)]
         variant = gr.Dropdown(names, value=default_variant(store, SIMILARITY), label="Variant", elem_id="map-variant")
         method = gr.Radio(methods(), value="PCA", label="Projection")
@@ -248,11 +261,20 @@ def build(store: VariantStore) -> None:
     note = gr.Markdown(elem_id="map-note")
     plot = gr.Plot(label="Embedding map", elem_id="map-plot")
     outputs = {"map": plot, "note": note}
-    inputs = [task, variant, method, colour, sentence_a, sentence_b]
+    inputs = [task, variant, method, colour, sentence_a, sentence_b, dataset]
     button.click(event(embedding_map, store, outputs), inputs, list(outputs.values()), api_name="embedding_map")
 
-    def variants_for(task: str) -> Any:
-        names = [v.name for v in store.usable(task)]
-        return gr.update(choices=names, value=default_variant(store, task))
+    def variants_for(task: str) -> tuple[Any, Any]:
+        names, datasets = [v.name for v in store.usable(task)], [d.name for d in store.datasets_for(task)]
+        return (
+            gr.update(choices=names, value=default_variant(store, task)),
+            gr.update(choices=datasets, value=next(iter(datasets), None)),
+        )
 
-    task.change(variants_for, task, variant, api_visibility="private")
+    task.change(variants_for, task, [variant, dataset], api_visibility="private")
+    dataset.focus(
+        lambda task: gr.update(choices=[d.name for d in store.datasets_for(task)]),
+        task,
+        dataset,
+        api_visibility="private",
+    )

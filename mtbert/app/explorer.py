@@ -1,6 +1,7 @@
-"""The Explorer tab: every dev prediction of a variant for a task (LIT's data table), filtered and sliced, beside
-a second variant's. Built from the shipped id-only predictions joined with the dev sentences they refer to (shipped
-in assets/data, else read from the data folder)."""
+"""The Explorer tab: every prediction of a variant on a dataset of a task (LIT's data table), filtered and sliced,
+beside a second variant's, with the paired bootstrap saying whether their difference on the rows shown is more than
+noise. A dataset is a dev set or the user's own file (``--datasets`` or an upload here); the predictions come from the
+store, which reads the shipped ones or computes and caches the rest."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from mtbert import tasks as task_registry
-from mtbert.app.evaluations import dev_set_dir
+from mtbert.app.evaluations import Progress
 from mtbert.app.playground import PlaygroundTab
 from mtbert.app.service import InputError
 from mtbert.app.share import download_button
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import SINGLE_TASKS, default_variant, event
-from mtbert.data import read_examples, task_file
+from mtbert.app.uploads import TASK_CHOICES, add_dataset, file_columns
+from mtbert.bootstrap import paired
+from mtbert.datasets import AUTO, Dataset
 from mtbert.tasks import SIMILARITY
 
 ANY = "any"
@@ -29,13 +32,16 @@ LENGTHS = {"1-10 words": (1, 10), "11-20 words": (11, 20), "21-30 words": (21, 3
 OVERLAPS = {"under 0.25": (0.0, 0.25), "0.25-0.5": (0.25, 0.5), "0.5-0.75": (0.5, 0.75), "0.75 and over": (0.75, 1.01)}
 MAX_FILTER_CHARS = 200
 MAX_ROWS_SHOWN = 500
+MIN_BOOTSTRAP_ROWS = 20  # fewer rows say too little for an interval to mean much
+RESAMPLES = 2000
 CSS = "#explorer-table th * { white-space: nowrap !important; }"
 HELP = (
-    "**How to read this.** Every dev example of a task with a variant's prediction and its error (how far from "
-    "gold: class steps, |probability − gold| or |score − gold|). Filter by gold or predicted label, error size, "
-    "length, word overlap between the two sentences or a word; click a header to sort. The bars give the metric "
-    "on each slice. Pick a second variant to see its predictions beside and, if you like, only the rows where the "
-    "two disagree. Click a row to open it in the Playground."
+    "**How to read this.** Every example of a dataset (a dev set, or your own file: add it below) with a variant's "
+    "prediction and its error (how far from gold: class steps, |probability − gold| or |score − gold|). Filter by "
+    "gold or predicted label, error size, length, word overlap between the two sentences or a word; click a header "
+    "to sort. The bars give the metric on each slice. Pick a second variant to see its predictions beside, only the "
+    "rows where the two disagree if you like, and whether the difference on the rows kept is more than noise (a "
+    "paired bootstrap). Click a row to open it in the Playground."
 )
 
 
@@ -77,33 +83,32 @@ def _label(task: str, value: float) -> str:
     return f"{int(value)} {spec.class_names[int(value)]}"
 
 
-def dev_texts(store: VariantStore, task: str) -> pd.DataFrame | None:
-    """id, sentence1 (and sentence2) of the dev set that the predictions refer to: the copy shipped in
-    ``<assets>/data``, else the data folder's; None when neither holds it."""
-    return store.remember(("dev_texts", task), lambda: _read_dev_texts(store, task))
+def dataset_for(store: VariantStore, task: str, name: str | None) -> Dataset:
+    """The named dataset (it must be of ``task``), or the task's dev set when no name is given (or another task's
+    dev set is named: a picker left on "the dev set" follows the task)."""
+    if not name or (name in store.datasets and store.datasets[name].dev_set):
+        found = store.dev_dataset(task)
+        if found is None:
+            raise InputError(f"the {task} dev set is not here (neither assets/data nor a data folder holds it)")
+        return found
+    dataset = store.dataset(name)
+    if dataset.task != task:
+        raise InputError(f"dataset {name!r} is a {dataset.task} dataset, not {task}")
+    return dataset
 
 
-def _read_dev_texts(store: VariantStore, task: str) -> pd.DataFrame | None:
-    folder = dev_set_dir(store.assets_dir, store.data_dir)
-    path = task_file(folder, task, "dev") if folder else None
-    if path is None or not path.exists():
-        return None
-    examples = read_examples(path, task)
-    frame = pd.DataFrame({"id": [e.id for e in examples], "sentence1": [e.a for e in examples]})
-    if task_registry.is_pair(task):
-        frame["sentence2"] = [e.b or "" for e in examples]
-    return frame
-
-
-def predictions_table(store: VariantStore, task: str, variant: str) -> pd.DataFrame:
-    """A variant's dev predictions: id, gold, predicted (the class, probability or score) and error."""
-    frame = store.dev_predictions(variant, task)
-    if frame is None:
-        raise InputError(f"no dev predictions are shipped for {variant} on {task}")
-    spec = task_registry.get(task)
+def predictions_table(
+    store: VariantStore, dataset: Dataset, variant: str, progress: Progress | None = None
+) -> pd.DataFrame:
+    """A variant's predictions on a dataset: id, predicted (the class, probability or score), and gold and error
+    when the dataset is labelled."""
+    frame = store.predictions(variant, dataset.name, progress)
+    spec = task_registry.get(dataset.task)
     value = frame["probability"] if spec.output == "probability" else frame["predicted"]
-    out = pd.DataFrame({"id": frame["id"].astype(str), "gold": frame["gold"], "predicted": value})
-    out["error"] = (out["predicted"] - out["gold"]).abs()
+    out = pd.DataFrame({"id": frame["id"].astype(str), "predicted": value})
+    if dataset.labelled:
+        out = dataset.frame[["id", "gold"]].merge(out, on="id")
+        out["error"] = (out["predicted"] - out["gold"]).abs()
     if spec.output == "classes":
         out["predicted"] = out["predicted"].astype(int)
     return out
@@ -111,12 +116,13 @@ def predictions_table(store: VariantStore, task: str, variant: str) -> pd.DataFr
 
 def _apply(frame: pd.DataFrame, task: str, filters: Filters, pair: bool) -> pd.DataFrame:
     keep = pd.Series(True, index=frame.index)
-    decisions = frame["predicted"] if task_registry.get(task).output != "probability" else frame["decision"]
+    decided = frame["predicted"] if task_registry.get(task).output != "probability" else frame["decision"]
     if filters.gold != ANY:
         keep &= frame["gold"].map(lambda g: _label(task, g)) == filters.gold
     if filters.predicted != ANY:
-        keep &= decisions.map(lambda p: _label(task, p)) == filters.predicted
-    keep &= frame["error"] >= float(filters.min_error or 0.0)
+        keep &= decided.map(lambda p: _label(task, p)) == filters.predicted
+    if "error" in frame:
+        keep &= frame["error"] >= float(filters.min_error or 0.0)
     if filters.length != ANY and "length" in frame:
         low, high = LENGTHS[filters.length]
         keep &= frame["length"].between(low, high)
@@ -141,36 +147,67 @@ def _disagree(task: str, a: pd.Series, b: pd.Series) -> pd.Series:
     return a != b
 
 
-def build_table(store: VariantStore, task: str, variant: str, other: str) -> tuple[pd.DataFrame, str]:
-    """The joined table (text, length, overlap; the second variant's columns) and a note on what is missing."""
-    frame = predictions_table(store, task, variant)
+def build_table(
+    store: VariantStore, dataset: Dataset, variant: str, other: str, progress: Progress | None = None
+) -> pd.DataFrame:
+    """The joined table: text, gold, the variant's prediction and error, length, overlap, the second variant's
+    columns when one is named."""
+    task = dataset.task
     spec = task_registry.get(task)
+    frame = dataset.frame.drop(columns=[c for c in ("gold",) if c in dataset.frame])
+    frame = frame.merge(predictions_table(store, dataset, variant, progress), on="id")
     if spec.output == "probability":
         frame["decision"] = spec.decide(frame["predicted"].to_numpy())
-    note = ""
-    texts = dev_texts(store, task)
-    if texts is None:
-        note = (
-            "The dev sentences are not here (neither assets/data nor a data folder: pass --data-dir), so the table "
-            "shows ids, gold labels and predictions only; the length, overlap and word filters need the sentences."
-        )
-    else:
-        frame = texts.merge(frame, on="id")
-        both = frame["sentence1"] + (" " + frame["sentence2"] if spec.pair else "")
-        frame["length"] = both.map(lambda t: len(_words(t)))
-        if spec.pair:
-            frame["overlap"] = [_overlap(a, b) for a, b in zip(frame["sentence1"], frame["sentence2"], strict=True)]
+    both = frame["sentence1"] + (" " + frame["sentence2"] if spec.pair else "")
+    frame["length"] = both.map(lambda t: len(_words(t)))
+    if spec.pair:
+        frame["overlap"] = [_overlap(a, b) for a, b in zip(frame["sentence1"], frame["sentence2"], strict=True)]
     if other and other != NONE and other != variant:
-        second = predictions_table(store, task, other).rename(columns={"predicted": "B predicted", "error": "B error"})
-        frame = frame.merge(second.drop(columns="gold"), on="id")
+        second = predictions_table(store, dataset, other, progress)
+        second = second.rename(columns={"predicted": "B predicted", "error": "B error"})
+        frame = frame.merge(second.drop(columns=[c for c in ("gold",) if c in second]), on="id")
         frame["disagree"] = _disagree(task, frame["predicted"], frame["B predicted"])
-    return frame, note
+    return frame
+
+
+def significance(frame: pd.DataFrame, task: str) -> dict[str, float] | None:
+    """The paired bootstrap of the variant against the second one on these rows (None without labels, a second
+    variant, or enough rows)."""
+    if "gold" not in frame or "B predicted" not in frame or len(frame) < MIN_BOOTSTRAP_ROWS:
+        return None
+    spec = task_registry.get(task)
+    a, b = frame["predicted"].to_numpy(float), frame["B predicted"].to_numpy(float)
+    if spec.output == "probability":
+        a, b = spec.decide(a), spec.decide(b)
+    return paired(task, frame["gold"].to_numpy(float), a, b, resamples=RESAMPLES)
+
+
+def significance_text(result: dict[str, float] | None, task: str, variant: str, other: str, frame: pd.DataFrame) -> str:
+    """The bootstrap in words: both metrics, the difference and its interval, and how often A beats B."""
+    if "B predicted" not in frame:
+        return ""
+    if "gold" not in frame:
+        return "**Is the difference real?** This dataset has no labels, so there is no metric to compare."
+    if result is None:
+        return f"**Is the difference real?** Keep at least {MIN_BOOTSTRAP_ROWS} rows to compare the two variants."
+    spec = task_registry.get(task)
+    name = "Pearson r" if spec.output == "score" else "accuracy"
+    return (
+        f"**Is the difference real?** On these {int(result['items']):,} rows, {variant}'s {name} is "
+        f"{result['metric_a']:.3f} and {other}'s {result['metric_b']:.3f}: a difference of "
+        f"{result['difference']:+.3f} (95% interval {result['low']:+.3f} to {result['high']:+.3f}). {variant} is "
+        f"ahead in {100 * result['prob_a_better']:.0f}% of {int(result['resamples']):,} paired bootstrap resamples "
+        "of these rows"
+        + (" — the interval holds 0, so this may be noise." if result["low"] <= 0 <= result["high"] else ".")
+    )
 
 
 def slice_metrics(frame: pd.DataFrame, task: str) -> pd.DataFrame:
     """Accuracy (a classes or probability task) or mean |error| (a score task: Pearson within a narrow gold band
     says little) on each slice: per gold label, per length bucket and per overlap bucket."""
     spec = task_registry.get(task)
+    if "gold" not in frame:
+        return pd.DataFrame(columns=["slice", "bucket", "n", "value"])
     correct = (frame["decision"] if "decision" in frame else frame["predicted"]) == frame["gold"]
     values = frame["error"] if spec.output == "score" else correct.astype(float)
     groups: list[tuple[str, pd.Series]] = [("gold", frame["gold"].map(lambda g: _label(task, g)))]
@@ -224,9 +261,12 @@ def explore(
     overlap: str,
     word: str,
     disagree_only: bool,
+    dataset: str | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Every dev prediction of ``variant`` for ``task`` that passes the filters (the largest errors first), the
-    metric per slice of those rows (a figure and a table), a summary and a note on what is missing."""
+    """Every prediction of ``variant`` on a dataset of ``task`` (its dev set unless ``dataset`` names another) that
+    passes the filters (the largest errors first), the metric per slice of those rows (a figure and a table), the
+    paired bootstrap against ``other`` on those rows, a summary and a note on the dataset."""
     if task not in task_registry.names():
         raise InputError(f"unknown task {task!r}")
     if variant not in store.variants:
@@ -241,39 +281,60 @@ def explore(
         gold not in choices
         or predicted not in choices
         or length not in (ANY, *LENGTHS)
-        or overlap
-        not in (
-            ANY,
-            *OVERLAPS,
-        )
+        or overlap not in (ANY, *OVERLAPS)
     ):
         raise InputError("a filter has a value the task does not know: pick one from its list")
-    frame, note = build_table(store, task, variant, other)
+    data = dataset_for(store, task, dataset)
+    if not data.labelled and (gold != ANY or float(min_error or 0.0) > 0):
+        raise InputError(f"{data.name} has no labels: the gold and error filters need them")
+    frame = build_table(store, data, variant, other, progress)
     filters = Filters(gold, predicted, float(min_error or 0.0), length, overlap, word, bool(disagree_only))
-    kept = _apply(frame, task, filters, task_registry.is_pair(task)).sort_values("error", ascending=False)
-    summary = f"{len(kept):,} of {len(frame):,} dev examples match"
+    kept = _apply(frame, task, filters, task_registry.is_pair(task))
+    kept = kept.sort_values("error", ascending=False) if "error" in kept else kept
+    summary = f"{len(kept):,} of {len(frame):,} rows of {data.name} match"
     if "disagree" in frame:
         summary += f"; {variant} and {other} disagree on {int(frame['disagree'].sum()):,} of all {len(frame):,}"
-    shown = kept.drop(columns=[c for c in ("decision", "disagree") if c in kept]).head(MAX_ROWS_SHOWN)
-    if "sentence1" in shown:
-        shown = shown.drop(columns="id")  # the sentences say which example it is; the hash id says nothing more
+    shown = kept.drop(columns=[c for c in ("decision", "disagree", "id") if c in kept]).head(MAX_ROWS_SHOWN)
     if len(kept) > MAX_ROWS_SHOWN:
-        summary += f" (the {MAX_ROWS_SHOWN} with the largest errors are shown)"
-    title = f"{variant} on {task} dev: {'mean |error|' if task_registry.get(task).output == 'score' else 'accuracy'}"
+        summary += f" (the first {MAX_ROWS_SHOWN} {'with the largest errors ' * data.labelled}are shown)"
+    metric = "mean |error|" if task_registry.get(task).output == "score" else "accuracy"
     slices = slice_metrics(kept, task)
+    test = significance(kept, task)
+    note = f"About {data.name}: {'; '.join(data.notes)}." if data.notes and not data.dev_set else ""
+    if not data.labelled:
+        note = f"{data.name} has no labels: predictions only, no metrics. {note}".strip()
     return {
         "table": shown.round(3),
         "summary": html.escape(summary + "."),
-        "slices": slice_figure(slices, task, title + " per slice (filtered rows)") if len(kept) else None,
+        "slices": slice_figure(slices, task, f"{variant} on {data.name}: {metric} per slice (filtered rows)")
+        if len(slices)
+        else None,
         "note": html.escape(note),
+        "significance": html.escape(significance_text(test, task, variant, other, kept)).replace("**", "**"),
         "slice_metrics": slices,
+        "bootstrap": test,
     }
 
 
-def explore_view(store: VariantStore, *args: Any) -> dict[str, Any]:
+def explore_view(
+    store: VariantStore,
+    task: str,
+    variant: str,
+    other: str,
+    gold: str,
+    predicted: str,
+    min_error: float,
+    length: str,
+    overlap: str,
+    word: str,
+    disagree_only: bool,
+    dataset: str | None = None,
+    progress: Any = gr.Progress(),  # noqa: B008  (Gradio's progress bar while predictions are computed)
+) -> dict[str, Any]:
     """``explore`` for the page: the table with its column widths (sentences wide, numbers narrow)."""
-    out = explore(store, *args)
-    out.pop("slice_metrics")
+    args = (task, variant, other, gold, predicted, min_error, length, overlap, word, disagree_only, dataset)
+    out = explore(store, *args, progress=progress)
+    out.pop("slice_metrics"), out.pop("bootstrap")
     out["table"] = gr.update(value=out["table"], column_widths=column_widths(list(out["table"].columns)))
     return out
 
@@ -286,6 +347,7 @@ def explore_records(store: VariantStore, *args: Any) -> dict[str, Any]:
         "summary": out["summary"],
         "note": out["note"],
         "slices": out["slice_metrics"].to_dict(orient="records"),
+        "significance": out["bootstrap"],
     }
 
 
@@ -297,15 +359,17 @@ def column_widths(columns: list[str]) -> list[str]:
     return [f"{each}%" if c in sentences else f"{rest:.1f}%" for c in columns]
 
 
-def filter_choices(store: VariantStore, task: str) -> dict[str, Any]:
-    """Reset the filters and variant lists for another task (the variant picker opens on the best variant)."""
-    with_predictions = [v.name for v in store.usable(task) if store.has_dev_predictions(v.name, task)]
+def filter_choices(store: VariantStore, task: str, dataset: str | None = None) -> dict[str, Any]:
+    """Reset the filters, datasets and variant lists for another task: the dataset stays when it is of the task
+    (else the dev set), and the variant picker opens on the best variant."""
+    names = [v.name for v in store.usable(task)]
+    datasets = [d.name for d in store.datasets_for(task)]
     pair = task_registry.is_pair(task)
     best = default_variant(store, task)
-    first = best if best in with_predictions else (with_predictions[0] if with_predictions else None)
     return {
-        "variant": gr.update(choices=with_predictions, value=first),
-        "other": gr.update(choices=[NONE, *with_predictions], value=NONE),
+        "dataset": gr.update(choices=datasets, value=dataset if dataset in datasets else next(iter(datasets), None)),
+        "variant": gr.update(choices=names, value=best if best in names else next(iter(names), None)),
+        "other": gr.update(choices=[NONE, *names], value=NONE),
         "gold": gr.update(choices=label_choices(task), value=ANY),
         "predicted": gr.update(choices=label_choices(task), value=ANY),
         "overlap": gr.update(value=ANY, interactive=pair),
@@ -313,12 +377,39 @@ def filter_choices(store: VariantStore, task: str) -> dict[str, Any]:
 
 
 def row_inputs(task: str, row: list[Any]) -> dict[str, Any]:
-    """A clicked row's task and sentences for the Playground (the table's columns start sentence1, sentence2;
-    without the data folder there are no sentences to open)."""
-    if len(row) < 2 or not isinstance(row[0], str) or not isinstance(row[1], str):
-        raise InputError("this table has no sentences to open (the data folder is missing)")
-    b = str(row[1]) if task_registry.is_pair(task) else ""
-    return {"task": task, "a": row[0], "b": b, "tabs": gr.Tabs(selected="playground")}
+    """A clicked row's task and sentences for the Playground (the table's columns start sentence1, sentence2)."""
+    pair = task_registry.is_pair(task)
+    if not row or not isinstance(row[0], str) or (pair and (len(row) < 2 or not isinstance(row[1], str))):
+        raise InputError("this row has no sentences to open")
+    return {"task": task, "a": row[0], "b": str(row[1]) if pair else "", "tabs": gr.Tabs(selected="playground")}
+
+
+def added(store: VariantStore, *args: Any) -> dict[str, Any]:
+    """Add an uploaded dataset and open it: its task, the dataset picker on it, and what was read."""
+    summary = add_dataset(store, *args)
+    text = f"Added **{html.escape(summary['name'])}**: {summary['rows']:,} {summary['task']} rows" + (
+        "" if summary["labelled"] else ", unlabelled"
+    )
+    notes = "; ".join(html.escape(n) for n in summary["notes"])
+    return filter_choices(store, summary["task"], summary["name"]) | {
+        "task": summary["task"],
+        "upload_note": text + (f" ({notes})." if notes else "."),
+        "summary": summary,
+    }
+
+
+def columns_found(file: Any) -> dict[str, Any]:
+    """A chosen file's columns in the column pickers, and its name as the dataset's name."""
+    if file is None:
+        return {k: gr.update() for k in ("name", "sentence1", "sentence2", "label", "id", "upload_note")}
+    found = file_columns(file)
+    pick = {"choices": found["columns"], "value": AUTO}
+    return {
+        "name": found["name"],
+        **{k: gr.update(**pick) for k in ("sentence1", "sentence2", "label", "id")},
+        "upload_note": f"{found['rows']:,} rows, columns {', '.join(map(html.escape, found['columns'][1:]))}. "
+        "Leave a column on auto to match it by its usual name.",
+    }
 
 
 def build(store: VariantStore, playground: PlaygroundTab, tabs: gr.Tabs) -> None:
@@ -327,8 +418,29 @@ def build(store: VariantStore, playground: PlaygroundTab, tabs: gr.Tabs) -> None
     initial = filter_choices(store, SIMILARITY)
     with gr.Row():
         task = gr.Radio(SINGLE_TASKS, value=SIMILARITY, label="Task", elem_id="explorer-task")
+        # custom values allowed: a task change and an upload change the choices while an event may still carry
+        # the dataset picked before (explore checks the name against the store)
+        dataset = gr.Dropdown(
+            label="Dataset", elem_id="explorer-dataset", allow_custom_value=True, **_args(initial["dataset"])
+        )
         variant = gr.Dropdown(label="Variant", elem_id="explorer-variant", **_args(initial["variant"]))
         other = gr.Dropdown(label="Beside it (optional)", elem_id="explorer-other", **_args(initial["other"]))
+    with gr.Accordion("Add your own dataset (CSV, TSV, JSONL or Parquet, up to 5 MB)", open=False):
+        with gr.Row():
+            upload = gr.File(
+                label="File", file_types=[".csv", ".tsv", ".jsonl", ".parquet"], elem_id="explorer-upload", height=120
+            )
+            with gr.Column():
+                name = gr.Textbox(label="Name", max_length=64, elem_id="explorer-upload-name")
+                upload_task = gr.Dropdown(TASK_CHOICES, value=AUTO, label="Task", elem_id="explorer-upload-task")
+        with gr.Row():
+            pickers = {
+                role: gr.Dropdown([AUTO], value=AUTO, label=f"{role} column", elem_id=f"explorer-upload-{role}")
+                for role in ("sentence1", "sentence2", "label", "id")
+            }
+        add = gr.Button("Add the dataset", elem_id="explorer-upload-add")
+        upload_note = gr.Markdown(elem_id="explorer-upload-note")
+        upload_summary = gr.JSON(visible=False)  # what /add_dataset answers an API client
     with gr.Row():
         gold = gr.Dropdown(label="Gold", **_args(initial["gold"]))
         predicted = gr.Dropdown(label="Predicted", **_args(initial["predicted"]))
@@ -341,16 +453,36 @@ def build(store: VariantStore, playground: PlaygroundTab, tabs: gr.Tabs) -> None
         button = gr.Button("Explore", variant="primary", elem_id="explorer-run")
     note = gr.Markdown(elem_id="explorer-note")
     summary = gr.Markdown(elem_id="explorer-summary")
+    test = gr.Markdown(elem_id="explorer-significance")
     slices = gr.Plot(label="Metric per slice", elem_id="explorer-slices")
     table = gr.Dataframe(interactive=False, wrap=True, elem_id="explorer-table", max_height=560)
     download_button(table, "explorer")
-    outputs = {"table": table, "summary": summary, "slices": slices, "note": note}
-    inputs = [task, variant, other, gold, predicted, min_error, length, overlap, word, disagree]
-    button.click(event(explore_view, store, outputs), inputs, list(outputs.values()), api_visibility="private")
-    choice_outputs = {"variant": variant, "other": other, "gold": gold, "predicted": predicted, "overlap": overlap}
-    task.change(
-        event(filter_choices, store, choice_outputs), task, list(choice_outputs.values()), api_visibility="private"
-    ).then(event(explore_view, store, outputs), inputs, list(outputs.values()), api_visibility="private")
+    outputs = {"table": table, "summary": summary, "slices": slices, "note": note, "significance": test}
+    inputs = [task, variant, other, gold, predicted, min_error, length, overlap, word, disagree, dataset]
+    run = event(explore_view, store, outputs)
+    button.click(run, inputs, list(outputs.values()), api_visibility="private")
+    choice_outputs = {
+        "dataset": dataset,
+        "variant": variant,
+        "other": other,
+        "gold": gold,
+        "predicted": predicted,
+        "overlap": overlap,
+    }
+    choices = event(filter_choices, store, choice_outputs)
+    task.input(choices, [task, dataset], list(choice_outputs.values()), api_visibility="private").then(
+        run, inputs, list(outputs.values()), api_visibility="private"
+    )
+    dataset.input(run, inputs, list(outputs.values()), api_visibility="private")
+    found = {"name": name, **pickers, "upload_note": upload_note}
+    upload.change(event(columns_found, None, found), upload, list(found.values()), api_visibility="private")
+    added_outputs = {"task": task, **choice_outputs, "upload_note": upload_note, "summary": upload_summary}
+    add.click(
+        event(added, store, added_outputs),
+        [upload, name, upload_task, *pickers.values()],
+        list(added_outputs.values()),
+        api_name="add_dataset",
+    ).success(run, inputs, list(outputs.values()), api_visibility="private")
     targets = {"task": playground.task, "a": playground.sentence_a, "b": playground.sentence_b, "tabs": tabs}
 
     def select(task: str, evt: gr.SelectData) -> dict[Any, Any]:

@@ -1,5 +1,6 @@
-"""The app's view of its models: the shipped variants and the user's own (``--models``), in a store that loads
-each model once, with their results and dev predictions."""
+"""The app's view of its models and datasets: the shipped variants and the user's own (``--models``), the dev
+sets and the user's (``--datasets`` or uploads), in a store that loads each model once and gives any model's
+predictions on any dataset (shipped files, else the disk cache, else computed once)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import torch
 from peft.tuners.lora import LoraLayer
 
 from mtbert import tasks as task_registry
-from mtbert.app.evaluations import Progress, cached_evaluation, dev_set_dir
-from mtbert.catalog import USER, Variant, discover
-from mtbert.checkpoint import BackboneCache, CheckpointError, load
+from mtbert.app.evaluations import Progress, cached_predictions, dataset_metrics, dev_datasets
+from mtbert.catalog import SHIPPED, USER, Variant, discover
+from mtbert.checkpoint import BackboneCache, CheckpointError
+from mtbert.datasets import Dataset, DatasetError
 from mtbert.files import read_json
 from mtbert.layout import hard_cases_file, prediction_file_name, predictions_dir
 from mtbert.multitask import EnsembleModel, Model, MultitaskModel, SingleTaskModels
@@ -24,6 +26,7 @@ from mtbert.user_models import discover_user_models
 T = TypeVar("T")
 COST_KEYS = ("trainable_parameters", "train_seconds", "best_epoch")
 PRECISIONS = ("fp32", "int8")
+MAX_ADDED_DATASETS = 32  # uploads kept per server; the oldest upload goes first
 
 
 def merge_lora(model: MultitaskModel) -> MultitaskModel:
@@ -54,7 +57,8 @@ class VariantStore:
         assets_dir: Path,
         data_dir: Path | None = None,
         precision: str = "fp32",
-        models: Sequence[Path] = (),
+        models: Sequence[str | Path] = (),
+        datasets: Sequence[Dataset] = (),
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -63,12 +67,16 @@ class VariantStore:
         self.data_dir = data_dir  # the CS224N files (None: $MTBERT_DATA_DIR or ../shared/data when there)
         shipped = discover(assets_dir)
         self.variants = {v.name: v for v in [*shipped, *discover_user_models(models, (v.name for v in shipped))]}
-        # where each variant's dev predictions lie: assets/predictions/<name>, or a user model's evaluation cache
-        self._predictions = {v.name: predictions_dir(assets_dir, v.name) for v in shipped}
         self.cache = BackboneCache()
         self._models: dict[str, Model] = {}
         self._remembered: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
+        self._evaluating = threading.Lock()  # one first open at a time: two visitors do not compute it twice
+        self._evaluated: set[str] = set()
+        self.datasets: dict[str, Dataset] = {}
+        self._uploads: list[str] = []
+        for dataset in [*dev_datasets(assets_dir, data_dir), *datasets]:
+            self.add_dataset(dataset)
         # Held while a handler runs the models: Integrated Gradients hooks a model's word embeddings during its
         # attribution, and a forward from another request on that model must not pass through the hook.
         self.model_lock = threading.Lock()
@@ -90,7 +98,7 @@ class VariantStore:
         with self._lock:
             if name not in self._models:
                 try:
-                    model = load(variant.path, self.cache)
+                    model = variant.load(self.cache)
                     self._models[name] = quantized(model) if self.precision == "int8" else model
                 except CheckpointError as err:
                     variant.error = str(err)
@@ -104,35 +112,117 @@ class VariantStore:
             self._remembered[key] = make()
         return self._remembered[key]
 
-    def evaluate_user_models(self, progress: Callable[[Variant], Progress | None] = lambda v: None) -> None:
-        """Dev metrics and predictions for each usable user model: from the disk cache, else computed now over the
-        dev sets (``progress(variant)`` wraps the tasks being computed, e.g. in a progress bar)."""
-        dev_dir = dev_set_dir(self.assets_dir, self.data_dir)
-        if dev_dir is None:
-            return
-        for variant in [v for v in self.usable() if v.source == USER]:
-            try:
-                folder, metrics = cached_evaluation(
-                    variant.path, lambda v=variant: self.model(v.name), dev_dir, progress(variant)
-                )
-            except CheckpointError:  # self.model recorded the reason as the variant's error
-                continue
-            self._predictions[variant.name] = folder
-            variant.metrics.update({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+    # ----- datasets ----------------------------------------------------------------------------------------
+    def add_dataset(self, dataset: Dataset, upload: bool = False) -> Dataset:
+        """Add a dataset under its name (the same rows again are the same dataset); an upload beyond
+        MAX_ADDED_DATASETS pushes out the oldest upload."""
+        with self._lock:
+            known = self.datasets.get(dataset.name)
+            if known is not None and known.sha256 != dataset.sha256:
+                raise DatasetError(f"a different dataset is already named {dataset.name!r}: pick another name")
+            if known is not None:
+                return known
+            self.datasets[dataset.name] = dataset
+            if upload:
+                self._uploads.append(dataset.name)
+                while len(self._uploads) > MAX_ADDED_DATASETS:
+                    self.datasets.pop(self._uploads.pop(0), None)
+            return dataset
 
-    def _predictions_file(self, name: str, task: str) -> Path | None:
-        folder = self._predictions.get(name)
-        return folder / prediction_file_name(task, "dev") if folder else None
+    def dataset(self, name: str) -> Dataset:
+        """A dataset by name; KeyError names the known ones."""
+        if name not in self.datasets:
+            raise KeyError(f"unknown dataset {name!r}; available: {', '.join(self.datasets) or 'none'}")
+        return self.datasets[name]
 
-    def has_dev_predictions(self, name: str, task: str) -> bool:
-        path = self._predictions_file(name, task)
-        return path is not None and path.exists()
+    def datasets_for(self, task: str) -> list[Dataset]:
+        """The task's datasets, its dev set first."""
+        return sorted((d for d in self.datasets.values() if d.task == task), key=lambda d: not d.dev_set)
+
+    def dev_dataset(self, task: str) -> Dataset | None:
+        """The task's dev set (the one the shipped predictions refer to), when it is here."""
+        return next((d for d in self.datasets.values() if d.task == task and d.dev_set), None)
+
+    # ----- predictions -------------------------------------------------------------------------------------
+    def _shipped_file(self, name: str, dataset: Dataset) -> Path | None:
+        variant = self.variants.get(name)
+        if variant is None or variant.source != SHIPPED or not dataset.dev_set:
+            return None
+        path = predictions_dir(self.assets_dir, name) / prediction_file_name(dataset.task, "dev")
+        return path if path.exists() else None
+
+    def predictions(self, name: str, dataset: str, progress: Progress | None = None) -> pd.DataFrame:
+        """A variant's predictions on a dataset (id, gold when labelled, predicted and p0.. or probability): a
+        shipped variant's dev predictions from assets/, anything else from the disk cache or computed once."""
+        data = self.dataset(dataset)
+        variant = self.variants.get(name)
+        if variant is None:
+            raise KeyError(f"unknown variant {name!r}; available: {', '.join(v.name for v in self.usable())}")
+        if data.task not in variant.tasks:
+            raise KeyError(f"{name} has no {data.task} model, so it cannot predict {dataset!r}")
+        shipped = self._shipped_file(name, data)
+        if shipped is not None:
+            read = lambda: pd.read_csv(shipped, dtype={"id": str})  # noqa: E731
+            return self.remember(("shipped predictions", name, data.task), read)
+        self.model(name) if variant.error else None  # raises with the variant's error
+        key = ("predictions", self.fingerprint(name), data.sha256)
+        if key not in self._remembered:
+            self._remembered[key] = cached_predictions(key[1], data, lambda: self.model(name), progress)
+        return self._remembered[key]
+
+    def fingerprint(self, name: str) -> str:
+        """The variant's fingerprint (hashed once per store)."""
+        return self.remember(("fingerprint", name), self.variants[name].fingerprint)
+
+    def has_predictions(self, name: str, dataset: str) -> bool:
+        """Whether predictions of the variant on the dataset are at hand without running a model."""
+        variant, data = self.variants.get(name), self.datasets.get(dataset)
+        if variant is None or data is None:
+            return False
+        if self._shipped_file(name, data) is not None:
+            return True
+        return variant.error is None and ("predictions", self.fingerprint(name), data.sha256) in self._remembered
 
     def dev_predictions(self, name: str, task: str) -> pd.DataFrame | None:
-        """A variant's dev predictions for a task (shipped, or a user model's cached evaluation), if any."""
-        path = self._predictions_file(name, task)
-        read = lambda: pd.read_csv(path) if path is not None and path.exists() else None  # noqa: E731
-        return self.remember(("predictions", name, task), read)
+        """A variant's predictions on the task's dev set, if it has that task and the dev set is here."""
+        data = self.dev_dataset(task)
+        variant = self.variants.get(name)
+        if data is None or variant is None or task not in variant.tasks or variant.error:
+            return None
+        if variant.source == SHIPPED and self._shipped_file(name, data) is None:
+            return None  # a shipped variant's dev predictions are the shipped ones
+        return self.predictions(name, data.name)
+
+    def pending_user_models(self) -> list[Variant]:
+        """The usable user models without dev metrics yet."""
+        return [v for v in self.usable() if v.source == USER and v.name not in self._evaluated]
+
+    def evaluate_user_models(
+        self,
+        progress: Callable[[Variant, Dataset], Progress | None] = lambda v, d: None,
+        only: Sequence[str] | None = None,
+    ) -> None:
+        """Dev metrics for each usable user model (or those named in ``only``): its predictions on each dev set from
+        the disk cache, else computed now (``progress(variant, dataset)`` reports how far, e.g. in a progress bar)."""
+        with self._evaluating:
+            self._evaluate(progress, only)
+
+    def _evaluate(self, progress: Callable[[Variant, Dataset], Progress | None], only: Sequence[str] | None) -> None:
+        for variant in [v for v in self.pending_user_models() if only is None or v.name in only]:
+            scores: dict[str, float] = {}
+            for task in [t for t in task_registry.names() if t in variant.tasks]:
+                data = self.dev_dataset(task)
+                if data is None:
+                    continue
+                try:
+                    frame = self.predictions(variant.name, data.name, progress(variant, data))
+                except CheckpointError:  # self.model recorded the reason as the variant's error
+                    break
+                spec = task_registry.get(task)
+                scores[spec.metric_key] = dataset_metrics(task, frame)[spec.metric_key]
+            overall = task_registry.overall_score(scores)
+            variant.metrics.update(scores | ({task_registry.OVERALL: overall} if overall is not None else {}))
+            self._evaluated.add(variant.name)
 
     def results_frame(self) -> pd.DataFrame:
         """One row per usable variant with its metrics (results.json when present, else its own metrics.json; a

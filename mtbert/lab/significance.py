@@ -3,7 +3,6 @@ dev predictions (``assets/predictions/<variant>/<task>-dev-predictions.csv``, wh
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mtbert import tasks as task_registry
+from mtbert.bootstrap import resample_counts, resampled_metric
 from mtbert.layout import predictions_file
 from mtbert.tasks import OVERALL
 
@@ -28,33 +28,9 @@ def read_dev_predictions(
     return pd.read_csv(path, usecols=["id", "gold", *columns], dtype={"id": str})
 
 
-def _counts(rows: np.ndarray, n: int) -> np.ndarray:
-    """(B, N) drawn item indices -> (B, N) counts: how often each item is drawn in each resample."""
-    offsets = (rows + n * np.arange(len(rows))[:, None]).ravel()
-    return np.bincount(offsets, minlength=rows.size).reshape(rows.shape).astype(float)
-
-
-@functools.lru_cache(maxsize=4)
-def _resample_counts(seed: int, resamples: int, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """The resamples' item counts for data sets of ``sizes`` items, drawn one after another from one generator
-    seeded with ``seed``: every comparison with the same seed resamples the same items, so they are drawn once."""
-    rng = np.random.default_rng(seed)
-    drawn = tuple(_counts(rng.integers(0, n, size=(resamples, n)), n) for n in sizes)
-    for counts in drawn:
-        counts.setflags(write=False)  # shared by every caller
-    return drawn
-
-
 def _resampled_metric(metric: str, gold: np.ndarray, predicted: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The metric on each resample: ``counts`` is (B, N), each item's count in each resample; returns (B,)."""
-    n = len(gold)
-    if task_registry.by_metric(metric).output != "score":
-        return counts @ (predicted == gold).astype(float) / n
-    g, p = gold - gold.mean(), predicted - predicted.mean()  # Pearson is shift-invariant: centre for precision
-    sg, sp = counts @ g, counts @ p
-    cov = counts @ (g * p) - sg * sp / n
-    var_g, var_p = counts @ (g * g) - sg * sg / n, counts @ (p * p) - sp * sp / n
-    return cov / np.sqrt(var_g * var_p)
+    """The metric on each resample (see ``mtbert.bootstrap.resampled_metric``)."""
+    return resampled_metric(task_registry.by_metric(metric).name, gold, predicted, counts)
 
 
 def _joined(assets: Path, better: str, worse: str, metric: str) -> pd.DataFrame | None:
@@ -79,7 +55,7 @@ def prob_better(
     if any(f is None for f in frames):
         return None
     totals = np.zeros(resamples), np.zeros(resamples)
-    drawn = _resample_counts(seed, resamples, tuple(map(len, frames)))
+    drawn = resample_counts(seed, resamples, tuple(map(len, frames)))
     for m, frame, counts in zip(metrics, frames, drawn, strict=True):
         gold = frame["gold_a"].to_numpy(dtype=float)
         for total, column in zip(totals, ("predicted_a", "predicted_b"), strict=True):
@@ -99,7 +75,7 @@ def interval(
     if any(f is None for f in frames):
         return None
     total = np.zeros(resamples)
-    drawn = _resample_counts(seed, resamples, tuple(map(len, frames)))
+    drawn = resample_counts(seed, resamples, tuple(map(len, frames)))
     for m, frame, counts in zip(metrics, frames, drawn, strict=True):
         values = _resampled_metric(m, frame["gold"].to_numpy(float), frame["predicted"].to_numpy(float), counts)
         total += task_registry.by_metric(m).unit(values)

@@ -36,6 +36,11 @@ def test_named_endpoints_are_exactly_the_predict_functions(client):
         "/attention_grid",
         "/hard_cases",
         "/share_link",
+        "/models",
+        "/datasets",
+        "/add_dataset",
+        "/dataset_metrics",
+        "/significance",
     }
 
 
@@ -257,3 +262,90 @@ def test_a_users_model_answers_and_explores_like_a_shipped_one(client):
         "similarity", "my-run", "multi-cross", "any", "any", 0.0, "any", "any", "", False, api_name="/explore"
     )
     assert out["rows"] and "sentence1" in out["rows"][0] and "B predicted" in out["rows"][0]
+
+
+def test_models_and_datasets_are_listed_with_where_they_come_from(client):
+    models = {m["name"]: m for m in client.predict(api_name="/models")}
+    assert models["multi-cross"]["from"] == "shipped" and models["my-hf-paraphrase"]["from"] == "yours"
+    assert (
+        models["my-hf-paraphrase"]["tasks"] == ["paraphrase"] and "quora_acc" in models["my-hf-paraphrase"]["metrics"]
+    )
+    assert models["broken-variant"]["error"]
+    datasets = {d["name"]: d for d in client.predict(api_name="/datasets")}
+    assert (
+        datasets["STS dev"]["task"] == "similarity" and datasets["STS dev"]["labelled"] and datasets["STS dev"]["rows"]
+    )
+
+
+def test_an_uploaded_dataset_is_explored_scored_and_compared_over_the_api(client, app_assets, tmp_path):
+    import pandas as pd
+
+    from mtbert.data import read_examples
+
+    examples = read_examples(app_assets / "data" / "sts-dev.csv", "similarity")
+    path = tmp_path / "scores.tsv"
+    pd.DataFrame(
+        {"text_a": [e.a for e in examples], "text_b": [e.b for e in examples], "score": [e.label for e in examples]}
+    ).to_csv(path, sep="\t", index=False)
+    *_, summary = client.predict(
+        handle_file(str(path)), "api scores", "auto", "auto", "auto", "auto", "auto", api_name="/add_dataset"
+    )
+    assert (summary["name"], summary["task"], summary["rows"], summary["labelled"]) == (
+        "api scores",
+        "similarity",
+        80,
+        True,
+    )
+    out = client.predict(
+        "similarity",
+        "multi-cross",
+        "single-cross",
+        "any",
+        "any",
+        0.0,
+        "any",
+        "any",
+        "",
+        False,
+        "api scores",
+        api_name="/explore",
+    )
+    assert len(out["rows"]) == 80 and out["significance"]["items"] == 80
+    metrics = client.predict("multi-cross", "api scores", api_name="/dataset_metrics")
+    dev = client.predict("multi-cross", "STS dev", api_name="/dataset_metrics")
+    assert metrics["rows"] == 80 and metrics["sts_pearson"] == pytest.approx(dev["sts_pearson"], abs=1e-6)
+    test = client.predict("similarity", "multi-cross", "single-cross", "api scores", api_name="/significance")
+    assert test["low"] <= test["difference"] <= test["high"] and 0 <= test["prob_a_better"] <= 1
+    assert test == client.predict("similarity", "multi-cross", "single-cross", "STS dev", api_name="/significance")
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "reason"),
+    [
+        ("left,right,y\na,b,1\n", ("paraphrase",), "none matched sentence1"),
+        ("sentence1,sentence2,similarity\na,b,7\n", ("similarity",), "out of range"),
+        ("sentence1,sentence2,is_duplicate\na,b,maybe\n", ("paraphrase",), "mixes numbers with other values"),
+    ],
+)
+def test_bad_datasets_are_refused_with_a_reason_over_the_api(client, tmp_path, content, args, reason):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(AppError, match=reason):
+        client.predict(handle_file(str(path)), "bad", *args, "auto", "auto", "auto", "auto", api_name="/add_dataset")
+    assert "bad" not in {d["name"] for d in client.predict(api_name="/datasets")}
+
+
+def test_the_api_reads_no_path_it_did_not_receive_as_an_upload(client):
+    with pytest.raises(AppError):
+        client.predict(
+            {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
+            "passwd",
+            "auto",
+            "auto",
+            "auto",
+            "auto",
+            "auto",
+            api_name="/add_dataset",
+        )
+    with pytest.raises(AppError, match="unknown dataset"):
+        client.predict("multi-cross", "/etc/passwd", api_name="/dataset_metrics")

@@ -299,6 +299,138 @@ def test_the_users_model_is_marked_in_the_picker_and_runs_in_the_playground(page
     page.screenshot(path=str(SHOTS / "9-your-model.png"), full_page=True)
 
 
+def _task(page, name: str) -> None:
+    """Check the task radio ``name`` of the tab on show (every tab has its own)."""
+    page.get_by_role("radio", name=name, exact=True).locator("visible=true").first.check()
+
+
+def _pick(page, selector: str, name: str) -> None:
+    """Pick the option whose label matches ``name`` in the dropdown at ``selector``."""
+    page.click(f"{selector} input")
+    page.get_by_role("option", name=re.compile(name)).first.click()
+
+
+@pytest.mark.parametrize("name", ["tiny-run", "my-hf-paraphrase"])
+def test_a_trained_run_and_a_hugging_face_model_work_in_every_tab(page, name):
+    """Both come in through --models: marked as the user's in the pickers, and the Playground, Compare, the Explorer
+    and the map run on them; Results lists their dev metrics (computed at start, with a progress bar)."""
+    pair = ("How do I learn to cook?", "How can I learn cooking?")
+    tab(page, "Playground")
+    page.click("#variant input")
+    mine = page.get_by_role("option", name=re.compile(rf"^yours · .*{name}"))
+    assert mine.count() == 1
+    mine.click()
+    page.get_by_label("paraphrase").first.check()
+    page.fill("#sentence-a textarea", pair[0])
+    page.fill("#sentence-b textarea", pair[1])
+    page.click("#run")
+    page.wait_for_function(f"window.location.search.includes('variant={name}')", timeout=60_000)
+    page.wait_for_function("document.querySelector('#heatmap').innerText.includes('B·cooking')", timeout=60_000)
+    page.wait_for_function("document.querySelector('#saliency').innerText.includes('cook')", timeout=60_000)
+
+    tab(page, "Compare")
+    _task(page, "paraphrase")
+    box = page.locator("#compare-variants")
+    for label in box.locator("label").all():
+        if label.locator("input").is_checked():
+            label.click()
+    box.get_by_text(re.compile(rf"^yours · .*{name}")).click()
+    box.get_by_text(re.compile(r"^minilm-l6 . multi-cross")).click()
+    page.fill("#compare-a textarea", pair[0])
+    page.fill("#compare-b textarea", pair[1])
+    page.click("#compare-run")
+    page.wait_for_function(f"document.querySelector('#compare-table').innerText.includes('{name}')", timeout=60_000)
+    page.wait_for_function(
+        f"[...document.querySelectorAll('.js-plotly-plot')].filter(p => p.innerText.includes('{name}')).length >= 1",
+        timeout=30_000,
+    )
+
+    tab(page, "Explorer")
+    _task(page, "paraphrase")
+    page.wait_for_function(
+        "document.querySelector('#explorer-summary').innerText.includes('Quora dev')", timeout=60_000
+    )
+    _pick(page, "#explorer-variant", rf"^{name}$")
+    page.click("#explorer-run")
+    page.wait_for_function(
+        "document.querySelector('#explorer-slices').innerText.includes('" + name + " on Quora dev')", timeout=60_000
+    )
+
+    tab(page, "Embedding map")
+    _task(page, "paraphrase")
+    page.wait_for_timeout(500)
+    _pick(page, "#map-variant", rf"^{name}$")
+    page.click("#map-run")
+    page.wait_for_function(
+        f"document.querySelector('#map-plot').innerText.includes('{name} on Quora dev')", timeout=120_000
+    )
+    page.screenshot(path=str(SHOTS / f"10-{name}-map.png"), full_page=True)
+
+    tab(page, "Results")
+    page.wait_for_selector("#results-chart .js-plotly-plot", timeout=30_000)
+    cells = [c.strip() for c in page.locator("#results-table").inner_text().splitlines() if c.strip()]
+    at = cells.index(name)  # the row's cells follow its name: where it comes from, then its dev metrics
+    assert cells[at + 1] == "yours" and float(cells[at + 2]) == float(cells[at + 2])
+
+
+def test_an_uploaded_csv_of_1000_pairs_is_explored_with_slices_disagreement_and_the_bootstrap(page, tmp_path):
+    import pandas as pd
+
+    from mtbert.data import read_examples
+
+    examples = read_examples(REPO / "assets" / "data" / "quora-dev.csv", "paraphrase")[:1000]
+    path = tmp_path / "my questions.csv"
+    pd.DataFrame(
+        {
+            "question1": [e.a for e in examples],
+            "question2": [e.b for e in examples],
+            "is_duplicate": [int(e.label) for e in examples],
+        }
+    ).to_csv(path, index=False)
+    tab(page, "Explorer")
+    page.get_by_text("Add your own dataset").click()
+    page.set_input_files("#explorer-upload input[type=file]", str(path))
+    page.wait_for_function(
+        "document.querySelector('#explorer-upload-note').innerText.includes('1,000 rows')", timeout=30_000
+    )
+    assert (
+        page.locator("#explorer-upload-name textarea, #explorer-upload-name input").first.input_value()
+        == "my questions"
+    )
+    page.click("#explorer-upload-add")
+    page.wait_for_function(
+        "document.querySelector('#explorer-summary').innerText.includes('of 1,000 rows of my questions')",
+        timeout=120_000,
+    )
+    assert "1,000 paraphrase rows" in page.locator("#explorer-upload-note").inner_text()
+    _pick(page, "#explorer-variant", r"^multi-cross$")
+    _pick(page, "#explorer-other", r"^single-cross$")
+    page.get_by_label("Only rows where the two variants disagree").check()
+    page.click("#explorer-run")
+    page.wait_for_function(
+        "document.querySelector('#explorer-significance').innerText.includes('paired bootstrap')", timeout=120_000
+    )
+    text = page.locator("#explorer-significance").inner_text()
+    assert "multi-cross is ahead in" in text and "95% interval" in text
+    page.wait_for_selector("#explorer-slices .js-plotly-plot", timeout=30_000)
+    page.screenshot(path=str(SHOTS / "11-your-dataset.png"), full_page=True)
+
+    unlabelled = tmp_path / "no labels.jsonl"
+    pd.read_csv(path).drop(columns="is_duplicate").head(50).to_json(unlabelled, orient="records", lines=True)
+    page.locator("#explorer-upload button[aria-label='Clear']").click()
+    page.set_input_files("#explorer-upload input[type=file]", str(unlabelled))
+    page.wait_for_function(
+        "document.querySelector('#explorer-upload-note').innerText.includes('50 rows')", timeout=30_000
+    )
+    page.click("#explorer-upload-add")
+    page.wait_for_function(
+        "document.querySelector('#explorer-summary').innerText.includes('rows of no labels')", timeout=120_000
+    )
+    page.screenshot(path=str(SHOTS / "12-unlabelled.png"), full_page=True)
+    assert "no labels: predictions only" in page.locator("#explorer-note").inner_text()
+    assert "predicted" in page.locator("#explorer-table").inner_text()
+
+
 def test_broken_variant_is_listed_and_nothing_is_fetched_from_outside(page):
     assert "broken-variant" in page.locator("#broken-variants").inner_text()
     assert page.outside_requests == []

@@ -1,23 +1,28 @@
-"""A user's model gets dev metrics and predictions on first open, over the dev sets in assets/data, cached on disk."""
+"""A user's model gets dev metrics and predictions on first open, over the dev sets in assets/data, cached on disk
+under the model's fingerprint and the dataset's hash."""
 
 from __future__ import annotations
 
 import pytest
 
 from mtbert.app import explorer
-from mtbert.app.evaluations import fingerprint
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import default_variant, variant_choices
+from mtbert.checkpoint import fingerprint
 
 
 def test_a_users_model_is_evaluated_once_and_then_read_from_the_cache(app_assets, user_models, tmp_path, monkeypatch):
     monkeypatch.setenv("MTBERT_CACHE_DIR", str(tmp_path / "cache"))
     store = VariantStore(app_assets, models=[user_models])
-    assert not store.has_dev_predictions("my-run", "similarity")
+    assert not store.has_predictions("my-run", "STS dev")
     assert "sts_pearson" not in store.variants["my-run"].metrics
-    wrapped = []
-    store.evaluate_user_models(lambda v: lambda tasks: wrapped.append(v.name) or tasks)
-    assert wrapped == ["my-run"]
+    seen: list[tuple[str, str, float]] = []
+    store.evaluate_user_models(lambda v, d: lambda done, desc: seen.append((v.name, d.name, done)))
+    dev_sets = ("SST dev", "Quora dev", "STS dev")
+    expected = {(n, d) for n in ("my-run", "tiny-run") for d in dev_sets} | {("my-hf-paraphrase", "Quora dev")}
+    assert {(name, data) for name, data, _ in seen} == expected
+    assert all(done == 1.0 for *_, done in seen)  # the 80-row dev sets fit in one chunk
+    assert store.has_predictions("my-run", "STS dev")
     metrics = store.variants["my-run"].metrics
     assert {"sst_acc", "quora_acc", "sts_pearson", "overall"} <= set(metrics)
     assert len(store.dev_predictions("my-run", "similarity")) == len(store.dev_predictions("multi-cross", "similarity"))

@@ -86,7 +86,7 @@ def test_explorer_filters_slices_and_a_second_variant(store):
     assert opened["a"] == table.iloc[0]["sentence1"] and opened["b"] == table.iloc[0]["sentence2"]
 
 
-def test_explorer_without_the_data_folder_says_so(app_assets, tmp_path, monkeypatch):
+def test_explorer_without_the_dev_sets_says_so(app_assets, tmp_path, monkeypatch):
     import shutil
 
     from mtbert.app import evaluations, explorer
@@ -98,10 +98,8 @@ def test_explorer_without_the_data_folder_says_so(app_assets, tmp_path, monkeypa
     monkeypatch.delenv("MTBERT_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)  # no ../shared/data from here
     monkeypatch.setattr(evaluations, "resolve_data_dir", lambda d: (_ for _ in ()).throw(DataDirNotFound("x")))
-    out = explorer.explore(
-        VariantStore(bare), "similarity", "multi-cross", "none", "any", "any", 0, "any", "any", "", False
-    )
-    assert "dev sentences are not here" in out["note"] and "sentence1" not in out["table"]
+    with pytest.raises(InputError, match="the similarity dev set is not here"):
+        explorer.explore(VariantStore(bare), "similarity", "multi-cross", "none", "any", "any", 0, "any", "any", "", 0)
     shipped = explorer.explore(
         VariantStore(app_assets), "similarity", "multi-cross", "none", "any", "any", 0, "any", "any", "", False
     )
