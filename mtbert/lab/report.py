@@ -374,10 +374,32 @@ def ensemble_selection_table(assets: Path) -> str:
     return "\n".join(lines)
 
 
+def user_data_table(assets: Path) -> str:
+    """What the user's own models and data cost in the app (``assets/user_data_benchmark.json``)."""
+    bench = read_json(assets / "user_data_benchmark.json")
+    if not bench:
+        return "_Not measured yet: run `python -m train.benchmark_user_data --json assets/user_data_benchmark.json`._"
+    first, rows = bench["first_open"], bench["dataset_predictions"]
+    same = "reproduces" if first["reproduces_shipped"] else "does not reproduce"
+    return "\n".join(
+        [
+            "| what | rows | seconds |",
+            "|---|---|---|",
+            f"| first open of {first['model']} (dev metrics over the three dev sets; {same} the recorded overall "
+            f"{first['shipped_overall']:.4f}) | {first['dev_rows']:,} | {first['seconds']} |",
+            f"| second open (the cache) | {first['dev_rows']:,} | {bench['second_open_seconds']} |",
+            f"| predictions of {rows['variant']} for a {rows['rows']:,}-row dataset ({rows['rows_from']}; "
+            f"{rows['rows_per_second']} rows/s) | {rows['rows']:,} | {rows['seconds']} |",
+            f"| the same dataset again (the cache) | {rows['rows']:,} | {rows['cached_seconds']} |",
+        ]
+    )
+
+
 SECTIONS: dict[str, Callable[[Path], str]] = {
     "models": models_table,
     "benchmarks": benchmark_table,
     "int8": int8_table,
+    "user-data": user_data_table,
     "findings-summary": findings_summary,
     "findings": findings,
     "seeds": seeds_table,
