@@ -6,34 +6,40 @@ store, which reads the shipped ones or computes and caches the rest."""
 from __future__ import annotations
 
 import html
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 import pandas as pd
-import plotly.graph_objects as go
 
 from mtbert import tasks as task_registry
 from mtbert.app.evaluations import Progress
 from mtbert.app.playground import PlaygroundTab
 from mtbert.app.service import InputError
 from mtbert.app.share import download_button
+from mtbert.app.slices import (
+    ANY,
+    LENGTHS,
+    OVERLAPS,
+    Filters,
+    apply_filters,
+    disagreement,
+    label_choices,
+    significance,
+    significance_text,
+    slice_figure,
+    slice_metrics,
+    word_overlap,
+    words,
+)
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import SINGLE_TASKS, default_variant, event
 from mtbert.app.uploads import TASK_CHOICES, add_dataset, file_columns
-from mtbert.bootstrap import paired
 from mtbert.datasets import AUTO, Dataset
 from mtbert.tasks import SIMILARITY
 
-ANY = "any"
 NONE = "none"
-LENGTHS = {"1-10 words": (1, 10), "11-20 words": (11, 20), "21-30 words": (21, 30), "over 30 words": (31, 10**6)}
-OVERLAPS = {"under 0.25": (0.0, 0.25), "0.25-0.5": (0.25, 0.5), "0.5-0.75": (0.5, 0.75), "0.75 and over": (0.75, 1.01)}
 MAX_FILTER_CHARS = 200
 MAX_ROWS_SHOWN = 500
-MIN_BOOTSTRAP_ROWS = 20  # fewer rows say too little for an interval to mean much
-RESAMPLES = 2000
 CSS = "#explorer-table th * { white-space: nowrap !important; }"
 HELP = (
     "**How to read this.** Every example of a dataset (a dev set, or your own file: add it below) with a variant's "
@@ -43,44 +49,6 @@ HELP = (
     "rows where the two disagree if you like, and whether the difference on the rows kept is more than noise (a "
     "paired bootstrap). Click a row to open it in the Playground."
 )
-
-
-@dataclass
-class Filters:
-    """What the Explorer keeps: ``any`` leaves a filter off."""
-
-    gold: str = ANY
-    predicted: str = ANY
-    min_error: float = 0.0
-    length: str = ANY
-    overlap: str = ANY
-    word: str = ""
-    disagree_only: bool = False
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", str(text).lower())
-
-
-def _overlap(a: str, b: str) -> float:
-    x, y = set(_words(a)), set(_words(b))
-    return len(x & y) / max(len(x | y), 1)
-
-
-def label_choices(task: str) -> list[str]:
-    """Gold/predicted filter choices: each class, or score bands for a score task."""
-    spec = task_registry.get(task)
-    if spec.output == "score":
-        return [ANY] + [f"{i}-{i + 1}" for i in range(int(spec.max_score))]
-    return [ANY] + [f"{i} {name}" for i, name in enumerate(spec.class_names)]
-
-
-def _label(task: str, value: float) -> str:
-    spec = task_registry.get(task)
-    if spec.output == "score":
-        band = min(int(value), int(spec.max_score) - 1)
-        return f"{band}-{band + 1}"
-    return f"{int(value)} {spec.class_names[int(value)]}"
 
 
 def dataset_for(store: VariantStore, task: str, name: str | None) -> Dataset:
@@ -114,39 +82,6 @@ def predictions_table(
     return out
 
 
-def _apply(frame: pd.DataFrame, task: str, filters: Filters, pair: bool) -> pd.DataFrame:
-    keep = pd.Series(True, index=frame.index)
-    decided = frame["predicted"] if task_registry.get(task).output != "probability" else frame["decision"]
-    if filters.gold != ANY:
-        keep &= frame["gold"].map(lambda g: _label(task, g)) == filters.gold
-    if filters.predicted != ANY:
-        keep &= decided.map(lambda p: _label(task, p)) == filters.predicted
-    if "error" in frame:
-        keep &= frame["error"] >= float(filters.min_error or 0.0)
-    if filters.length != ANY and "length" in frame:
-        low, high = LENGTHS[filters.length]
-        keep &= frame["length"].between(low, high)
-    if filters.overlap != ANY and pair and "overlap" in frame:
-        low, high = OVERLAPS[filters.overlap]
-        keep &= (frame["overlap"] >= low) & (frame["overlap"] < high)
-    if filters.word.strip() and "sentence1" in frame:
-        word = filters.word.strip().lower()
-        text = frame["sentence1"].str.lower() + " " + (frame["sentence2"].str.lower() if pair else "")
-        keep &= text.str.contains(word, regex=False)
-    if filters.disagree_only and "B predicted" in frame:
-        keep &= frame["disagree"]
-    return frame[keep]
-
-
-def _disagree(task: str, a: pd.Series, b: pd.Series) -> pd.Series:
-    spec = task_registry.get(task)
-    if spec.output == "score":
-        return (a - b).abs() >= 0.5
-    if spec.output == "probability":
-        return pd.Series(spec.decide(a.to_numpy()) != spec.decide(b.to_numpy()), index=a.index)
-    return a != b
-
-
 def build_table(
     store: VariantStore, dataset: Dataset, variant: str, other: str, progress: Progress | None = None
 ) -> pd.DataFrame:
@@ -159,94 +94,15 @@ def build_table(
     if spec.output == "probability":
         frame["decision"] = spec.decide(frame["predicted"].to_numpy())
     both = frame["sentence1"] + (" " + frame["sentence2"] if spec.pair else "")
-    frame["length"] = both.map(lambda t: len(_words(t)))
+    frame["length"] = both.map(lambda t: len(words(t)))
     if spec.pair:
-        frame["overlap"] = [_overlap(a, b) for a, b in zip(frame["sentence1"], frame["sentence2"], strict=True)]
+        frame["overlap"] = [word_overlap(a, b) for a, b in zip(frame["sentence1"], frame["sentence2"], strict=True)]
     if other and other != NONE and other != variant:
         second = predictions_table(store, dataset, other, progress)
         second = second.rename(columns={"predicted": "B predicted", "error": "B error"})
         frame = frame.merge(second.drop(columns=[c for c in ("gold",) if c in second]), on="id")
-        frame["disagree"] = _disagree(task, frame["predicted"], frame["B predicted"])
+        frame["disagree"] = disagreement(task, frame["predicted"], frame["B predicted"])
     return frame
-
-
-def significance(frame: pd.DataFrame, task: str) -> dict[str, float] | None:
-    """The paired bootstrap of the variant against the second one on these rows (None without labels, a second
-    variant, or enough rows)."""
-    if "gold" not in frame or "B predicted" not in frame or len(frame) < MIN_BOOTSTRAP_ROWS:
-        return None
-    spec = task_registry.get(task)
-    a, b = frame["predicted"].to_numpy(float), frame["B predicted"].to_numpy(float)
-    if spec.output == "probability":
-        a, b = spec.decide(a), spec.decide(b)
-    return paired(task, frame["gold"].to_numpy(float), a, b, resamples=RESAMPLES)
-
-
-def significance_text(result: dict[str, float] | None, task: str, variant: str, other: str, frame: pd.DataFrame) -> str:
-    """The bootstrap in words: both metrics, the difference and its interval, and how often A beats B."""
-    if "B predicted" not in frame:
-        return ""
-    if "gold" not in frame:
-        return "**Is the difference real?** This dataset has no labels, so there is no metric to compare."
-    if result is None:
-        return f"**Is the difference real?** Keep at least {MIN_BOOTSTRAP_ROWS} rows to compare the two variants."
-    spec = task_registry.get(task)
-    name = "Pearson r" if spec.output == "score" else "accuracy"
-    return (
-        f"**Is the difference real?** On these {int(result['items']):,} rows, {variant}'s {name} is "
-        f"{result['metric_a']:.3f} and {other}'s {result['metric_b']:.3f}: a difference of "
-        f"{result['difference']:+.3f} (95% interval {result['low']:+.3f} to {result['high']:+.3f}). {variant} is "
-        f"ahead in {100 * result['prob_a_better']:.0f}% of {int(result['resamples']):,} paired bootstrap resamples "
-        "of these rows"
-        + (" — the interval holds 0, so this may be noise." if result["low"] <= 0 <= result["high"] else ".")
-    )
-
-
-def slice_metrics(frame: pd.DataFrame, task: str) -> pd.DataFrame:
-    """Accuracy (a classes or probability task) or mean |error| (a score task: Pearson within a narrow gold band
-    says little) on each slice: per gold label, per length bucket and per overlap bucket."""
-    spec = task_registry.get(task)
-    if "gold" not in frame:
-        return pd.DataFrame(columns=["slice", "bucket", "n", "value"])
-    correct = (frame["decision"] if "decision" in frame else frame["predicted"]) == frame["gold"]
-    values = frame["error"] if spec.output == "score" else correct.astype(float)
-    groups: list[tuple[str, pd.Series]] = [("gold", frame["gold"].map(lambda g: _label(task, g)))]
-    if "length" in frame:
-        groups.append(("length", pd.cut(frame["length"], [0, 10, 20, 30, 10**6], labels=list(LENGTHS))))
-    if "overlap" in frame:
-        cuts = pd.cut(frame["overlap"], [-0.01, 0.25, 0.5, 0.75, 1.01], right=False, labels=list(OVERLAPS))
-        groups.append(("overlap", cuts))
-    rows = [
-        {"slice": kind, "bucket": str(key), "n": len(part), "value": float(part.mean())}
-        for kind, keys in groups
-        for key, part in values.groupby(keys, observed=True)
-    ]
-    return pd.DataFrame(rows, columns=["slice", "bucket", "n", "value"])
-
-
-def slice_figure(slices: pd.DataFrame, task: str, title: str) -> go.Figure:
-    """The slice metrics as bars, one colour per kind of slice."""
-    spec = task_registry.get(task)
-    fig = go.Figure()
-    for kind, part in slices.groupby("slice", sort=False):
-        fig.add_bar(
-            name=f"by {kind}",
-            x=[f"{b}" for b in part["bucket"]],
-            y=part["value"],
-            text=[f"{v:.2f} (n={n})" for v, n in zip(part["value"], part["n"], strict=True)],
-            textposition="outside",
-            hovertemplate="%{x}<br>%{text}<extra></extra>",
-        )
-    label = "mean |error| (lower is better)" if spec.output == "score" else "accuracy"
-    fig.update_layout(
-        title=title,
-        yaxis={"title": label, "range": [0, 1.18 * float(slices["value"].max() or 1.0)]},
-        xaxis={"tickangle": -30, "title": "slice (colour: gold label, length, word overlap)"},
-        height=420,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"orientation": "h", "y": 1.08},
-    )
-    return fig
 
 
 def explore(
@@ -289,7 +145,7 @@ def explore(
         raise InputError(f"{data.name} has no labels: the gold and error filters need them")
     frame = build_table(store, data, variant, other, progress)
     filters = Filters(gold, predicted, float(min_error or 0.0), length, overlap, word, bool(disagree_only))
-    kept = _apply(frame, task, filters, task_registry.is_pair(task))
+    kept = apply_filters(frame, task, filters, task_registry.is_pair(task))
     kept = kept.sort_values("error", ascending=False) if "error" in kept else kept
     summary = f"{len(kept):,} of {len(frame):,} rows of {data.name} match"
     if "disagree" in frame:

@@ -164,7 +164,8 @@ class VariantStore:
         if shipped is not None:
             read = lambda: pd.read_csv(shipped, dtype={"id": str})  # noqa: E731
             return self.remember(("shipped predictions", name, data.task), read)
-        self.model(name) if variant.error else None  # raises with the variant's error
+        if variant.error:
+            self.model(name)  # raises, naming the variant's error
         key = ("predictions", self.fingerprint(name), data.sha256)
         if key not in self._remembered:
             self._remembered[key] = cached_predictions(key[1], data, lambda: self.model(name), progress)

@@ -403,15 +403,15 @@ def test_an_uploaded_csv_of_1000_pairs_is_explored_with_slices_disagreement_and_
         timeout=120_000,
     )
     assert "1,000 paraphrase rows" in page.locator("#explorer-upload-note").inner_text()
-    _pick(page, "#explorer-variant", r"^multi-cross$")
-    _pick(page, "#explorer-other", r"^single-cross$")
+    _pick(page, "#explorer-variant", r"^tiny-run$")  # the user's tiny models: 1,000 pairs in a moment
+    _pick(page, "#explorer-other", r"^my-hf-paraphrase$")
     page.get_by_label("Only rows where the two variants disagree").check()
     page.click("#explorer-run")
     page.wait_for_function(
         "document.querySelector('#explorer-significance').innerText.includes('paired bootstrap')", timeout=120_000
     )
     text = page.locator("#explorer-significance").inner_text()
-    assert "multi-cross is ahead in" in text and "95% interval" in text
+    assert "tiny-run is ahead in" in text and "95% interval" in text
     page.wait_for_selector("#explorer-slices .js-plotly-plot", timeout=30_000)
     page.screenshot(path=str(SHOTS / "11-your-dataset.png"), full_page=True)
 
