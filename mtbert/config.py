@@ -163,6 +163,14 @@ class TrainConfig:
     sst_phrases: bool = False
     sst_phrase_ratio: float = 1.0
     sst_file: str = "ids-sst"  # "ids-cfimdb" for the binary movie-review task
+    # Distillation (mtbert/distill.py): a folder of teacher targets on the train files (python -m
+    # train.distill_targets); each task trains on distill_alpha x teacher + (1 - distill_alpha) x gold, or with
+    # distill_schedule "anneal" (BAM!) on a teacher share that falls from 1 to 0 over training. The temperature
+    # softens the teacher's classes.
+    distill_targets: str | None = None
+    distill_alpha: float = 0.5
+    distill_schedule: Literal["fixed", "anneal"] = "fixed"
+    distill_temperature: float = 1.0
     save_every_steps: int = 200
     # "auto": the GPU when PyTorch sees one, else the CPU; or any torch device string ("cpu", "cuda:0").
     device: str = "auto"
@@ -184,6 +192,14 @@ class TrainConfig:
             raise ValueError(f"sst_phrases needs the SST files (sst_file {task_registry.SST_STEM!r})")
         if self.sst_phrase_ratio < 0:
             raise ValueError(f"sst_phrase_ratio must be >= 0, got {self.sst_phrase_ratio}")
+        if not 0.0 <= self.distill_alpha <= 1.0:
+            raise ValueError(f"distill_alpha is the teacher's share of the target, in [0, 1]; got {self.distill_alpha}")
+        if self.distill_schedule not in ("fixed", "anneal"):
+            raise ValueError(f"distill_schedule must be 'fixed' or 'anneal', got {self.distill_schedule!r}")
+        if self.distill_temperature <= 0:
+            raise ValueError(f"distill_temperature must be > 0, got {self.distill_temperature}")
+        if self.distill_targets and self.rdrop_tasks:
+            raise ValueError("R-Drop's loss takes gold labels only: leave rdrop_tasks empty when distilling")
         if self.contrastive_weight > 0 and self.finetune.mode == "frozen":
             raise ValueError("the contrastive loss trains the backbone: it needs finetune.mode 'lora' or 'full'")
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
@@ -162,6 +163,7 @@ class Item:
 
     inputs: tuple[Features, ...]
     label: float | None
+    soft: object = None  # a teacher's target (class probabilities, a probability or a score) when distilling
 
     @property
     def length(self) -> int:
@@ -170,11 +172,13 @@ class Item:
 
 @dataclass
 class Batch:
-    """Padded model inputs (one dict per input) plus labels and the items' positions in their list."""
+    """Padded model inputs (one dict per input) plus labels and the items' positions in their list, and the
+    teacher's targets (B,) or (B, C) when distilling (NaN where an item has none)."""
 
     inputs: list[dict[str, torch.Tensor]]
     labels: torch.Tensor | None
     indices: list[int]
+    soft: torch.Tensor | None = None
 
 
 def make_items(
@@ -201,7 +205,12 @@ def collate(items: Sequence[Item], indices: list[int], pad_id: int = 0) -> Batch
     """Pad each input position of a list of items into a batch."""
     inputs = [pad([item.inputs[k] for item in items], pad_id) for k in range(len(items[0].inputs))]
     labels = None if items[0].label is None else torch.tensor([item.label for item in items], dtype=torch.float)
-    return Batch(inputs, labels, indices)
+    soft = None
+    if any(item.soft is not None for item in items):
+        width = next(np.size(item.soft) for item in items if item.soft is not None)
+        rows = [item.soft if item.soft is not None else np.full(width, np.nan) for item in items]
+        soft = torch.tensor(np.array(rows, dtype=np.float32)).reshape(len(items), -1).squeeze(-1)
+    return Batch(inputs, labels, indices, soft)
 
 
 def bucketed_batches(

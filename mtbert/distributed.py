@@ -65,7 +65,8 @@ class Workers:
         rows = slice(start, stop)
         inputs = [{k: v[rows] for k, v in x.items()} for x in batch.inputs]
         labels = None if batch.labels is None else batch.labels[rows]
-        return replace(batch, inputs=inputs, labels=labels, indices=batch.indices[rows]), (stop - start) / n
+        soft = None if batch.soft is None else batch.soft[rows]
+        return replace(batch, inputs=inputs, labels=labels, indices=batch.indices[rows], soft=soft), (stop - start) / n
 
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """``tensor`` summed over the processes (in place; returned for chaining)."""

@@ -40,6 +40,7 @@ from mtbert.data import (
     sha256_file,
     task_file,
 )
+from mtbert.distill import attach, distill_loss, read_targets, teacher_weight
 from mtbert.distributed import Workers
 from mtbert.distributed import finish as finish_workers
 from mtbert.distributed import start as start_workers
@@ -144,12 +145,17 @@ def start_from_multitask(model: MultitaskModel, checkpoint: Path) -> None:
 
 def load_task_data(model: MultitaskModel, config: TrainConfig, data_dir: Path, task: str) -> TaskData:
     """Read and tokenise a task's training file (first ``train_limit`` rows if set)."""
-    examples = read_examples(task_file(data_dir, task, "train", config.sst_file), task)
+    path = task_file(data_dir, task, "train", config.sst_file)
+    examples = read_examples(path, task)
     if config.train_limit:
         examples = examples[: config.train_limit]
     if config.symmetric_pairs and task_registry.is_pair(task):
         examples = examples + [Example(e.id, e.b or "", e.a, e.label) for e in examples]
     data = TaskData(task, model.items_for(examples))
+    if config.distill_targets:  # the teacher's target of each example (by id: a swapped pair keeps its own)
+        targets = read_targets(Path(config.distill_targets), task, path)
+        for item, soft in zip(data.items, attach(examples, targets, task), strict=True):
+            item.soft = soft
     if config.sst_phrases and task_registry.get(task).data_stem == task_registry.SST_STEM:
         if not (data_dir / TREES_FILE).exists():
             raise FileNotFoundError(f"sst_phrases needs {TREES_FILE} in {data_dir} (the SST train parse trees)")
@@ -159,16 +165,24 @@ def load_task_data(model: MultitaskModel, config: TrainConfig, data_dir: Path, t
     return data
 
 
-def task_loss(model: MultitaskModel, task: str, batch: Batch, config: TrainConfig | None = None) -> torch.Tensor:
+def task_loss(
+    model: MultitaskModel, task: str, batch: Batch, config: TrainConfig | None = None, teacher: float = 0.0
+) -> torch.Tensor:
     """The task's training loss (``Task.loss``: cross-entropy, binary cross-entropy on the logit, or MSE).
 
-    With a config, R-Drop replaces the single pass on its tasks and SMART's term is added on its tasks.
+    With a config, R-Drop replaces the single pass on its tasks and SMART's term is added on its tasks. A batch
+    with teacher targets trains on ``teacher`` x teacher + (1 - teacher) x gold (``mtbert.distill``).
     """
     assert batch.labels is not None
     if config is not None and task in config.rdrop_tasks:
         return rdrop_loss(model, task, batch, config.rdrop_weight, smart=_smart_settings(config, task))
     values = model(task, batch.inputs).values
-    loss = task_registry.get(task).loss(values, batch.labels.to(values.device))
+    labels = batch.labels.to(values.device)
+    if batch.soft is not None and config is not None and config.distill_targets:
+        soft = batch.soft.to(values.device)
+        loss = distill_loss(task, values, labels, soft, teacher, config.distill_temperature)
+    else:
+        loss = task_registry.get(task).loss(values, labels)
     settings = _smart_settings(config, task)
     if settings is not None:
         loss = loss + smart_loss(model, task, batch, values, *settings)
@@ -474,7 +488,10 @@ class Trainer:
                 self.config.contrastive_dropout,
                 tuple(self.config.contrastive_dropout_range),
             )
-        return task_loss(self.model, task, batch, self.config)
+        teacher = teacher_weight(
+            self.config.distill_alpha, self.config.distill_schedule, self.state.global_step / max(self.total_steps, 1)
+        )
+        return task_loss(self.model, task, batch, self.config, teacher)
 
     # ----- loop --------------------------------------------------------------------------------------------
     def score(self, metrics: dict[str, float]) -> float:
