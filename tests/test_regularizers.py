@@ -81,12 +81,12 @@ def test_smart_restores_training_mode_and_leaves_no_hook(model_and_batches):
 
 
 def test_the_training_loss_applies_the_regularisers_named_in_the_config(model_and_batches, monkeypatch):
-    import mtbert.training as training
+    import mtbert.train_steps as train_steps
 
     model, batches = model_and_batches
     calls = []
-    monkeypatch.setattr(training, "smart_loss", lambda *a, **k: calls.append("smart") or torch.tensor(0.0))
-    monkeypatch.setattr(training, "rdrop_loss", lambda *a, **k: calls.append("rdrop") or torch.tensor(0.0))
+    monkeypatch.setattr(train_steps, "smart_loss", lambda *a, **k: calls.append("smart") or torch.tensor(0.0))
+    monkeypatch.setattr(train_steps, "rdrop_loss", lambda *a, **k: calls.append("rdrop") or torch.tensor(0.0))
     cfg = TrainConfig(
         heads=HeadConfig(tasks=["sentiment", "similarity"]), smart_tasks=["similarity"], rdrop_tasks=["sentiment"]
     )

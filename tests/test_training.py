@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import mtbert.train_steps as train_steps
 import mtbert.training as training
 from mtbert.checkpoint import load
 from mtbert.config import FinetuneConfig, HeadConfig, TrainConfig
@@ -244,7 +245,7 @@ def test_multitask_run_scores_overall(small_data, tmp_path, schedule):
 def test_symmetric_pairs_doubles_pair_data(small_data, tmp_path):
     cfg = config(small_data, tmp_path / "x", symmetric_pairs=True, train_limit=10)
     model = training.build_model(cfg, ["similarity"])
-    data = training.load_task_data(model, cfg, small_data, "similarity")
+    data = train_steps.load_task_data(model, cfg, small_data, "similarity")
     assert len(data.items) == 20
 
 

@@ -1,6 +1,8 @@
-"""Cost per step of each training option: ``python -m train.benchmark_options [--rows 128] [--rounds 3]``.
+"""Cost per step of each training option: ``python -m train.benchmark_options [--rows 128] [--rounds 3]
+[--distill-targets DIR] [--only NAME ...]``.
 
-Writes ``assets/option_costs.json`` and regenerates the README's options table.
+Writes ``assets/option_costs.json`` (``--only`` times those options and their baselines, and updates their
+entries) and regenerates the README's options table. Distillation is timed when a targets folder is given.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import sys
 from pathlib import Path
 
 from mtbert.data import resolve_data_dir
-from mtbert.files import write_json_atomic
-from mtbert.lab.option_costs import option_costs
+from mtbert.files import read_json, write_json_atomic
+from mtbert.lab.option_costs import option_costs, options
 from mtbert.lab.report import write_docs
 from mtbert.layout import ASSETS, README, option_costs_file
 
@@ -23,8 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=128, help="training rows per task in a timed epoch")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (each times an epoch of every option)")
     parser.add_argument("--assets", type=Path, default=ASSETS)
+    parser.add_argument("--distill-targets", help="a teacher's targets folder (python -m train.distill_targets)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="time only these options (and their baselines)")
     args = parser.parse_args(argv)
-    costs = option_costs(resolve_data_dir(args.data_dir), args.rows, args.rounds)
+    timed = options(args.distill_targets, args.only)
+    costs = option_costs(resolve_data_dir(args.data_dir), args.rows, args.rounds, timed)
+    if args.only:
+        costs = read_json(option_costs_file(args.assets)) | costs
     write_json_atomic(option_costs_file(args.assets), costs)
     print(json.dumps(costs, indent=2))
     write_docs(args.assets, [README])

@@ -19,7 +19,8 @@ from mtbert import tasks as task_registry
 from mtbert.config import TrainConfig, from_dict
 from mtbert.layout import PRESETS, preset_file
 from mtbert.presets import read_preset
-from mtbert.training import Trainer, epoch_plan, load_training_data
+from mtbert.train_steps import epoch_plan, load_training_data
+from mtbert.training import Trainer
 
 BASE_PRESET = "multi-cross"
 
@@ -46,6 +47,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("contrastive sampled", {"contrastive_weight": 0.1, "contrastive_dropout": "sampled"}, "contrastive fixed"),
     Option("sst_phrases", {"sst_phrases": True}),
 )
+DISTILLATION = "distillation"  # timed when a targets folder is given: it needs the teacher's targets
+
+
+def options(distill_targets: str | None = None, only: list[str] | None = None) -> list[Option]:
+    """The options to time: every one (distillation with the targets given), or those in ``only`` and their
+    baselines."""
+    every = [*OPTIONS] + ([Option(DISTILLATION, {"distill_targets": distill_targets})] if distill_targets else [])
+    if not only:
+        return every
+    by_name = {o.name: o for o in every}
+    unknown = [n for n in only if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown options {unknown}; known: {sorted(by_name)}")
+    wanted = {n for name in only for n in (name, by_name[name].baseline)}
+    return [o for o in every if o.name in wanted]
 
 
 def _config(data_dir: Path, option: Option, rows: int) -> TrainConfig:
@@ -62,11 +78,15 @@ def steps_per_epoch(config: TrainConfig, trainer: Trainer) -> int:
     return len(epoch_plan(full, {t: list(range(n)) for t, n in sizes.items()}, 0))  # type: ignore[arg-type]
 
 
-def option_costs(data_dir: Path, rows: int = 128, rounds: int = 3) -> dict[str, dict[str, Any]]:
-    """Per option: median seconds per step, its ratio to its baseline's, steps per full epoch and their ratio."""
+def option_costs(
+    data_dir: Path, rows: int = 128, rounds: int = 3, timed: list[Option] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per option: median seconds per step, its ratio to its baseline's, steps per full epoch and their ratio
+    (``timed``: the options to time, every one by default; each one's baseline must be among them)."""
+    chosen = list(timed or OPTIONS)
     tasks = list(task_registry.CS224N_TASKS)
     trainers = {
-        o.name: Trainer.from_config(_config(data_dir, o, rows), tasks, Path("unused"), data_dir) for o in OPTIONS
+        o.name: Trainer.from_config(_config(data_dir, o, rows), tasks, Path("unused"), data_dir) for o in chosen
     }
     times: dict[str, list[float]] = {name: [] for name in trainers}
     for round_ in range(rounds + 1):
@@ -79,7 +99,7 @@ def option_costs(data_dir: Path, rows: int = 128, rounds: int = 3) -> dict[str, 
             if round_:  # the first round warms up
                 times[name].append((time.perf_counter() - start) / len(plan))
     result: dict[str, dict[str, Any]] = {}
-    for option in OPTIONS:
+    for option in chosen:
         seconds = statistics.median(times[option.name])
         epoch = steps_per_epoch(trainers[option.name].config, trainers[option.name])
         result[option.name] = {
@@ -87,7 +107,7 @@ def option_costs(data_dir: Path, rows: int = 128, rounds: int = 3) -> dict[str, 
             "steps_per_epoch": epoch,
             "baseline": option.baseline,
         }
-    for option in OPTIONS:
+    for option in chosen:
         base = result[option.baseline]
         entry = result[option.name]
         entry["step_cost"] = round(entry["seconds_per_step"] / base["seconds_per_step"], 2)
@@ -170,6 +190,20 @@ OPTION_DOCS: tuple[OptionDoc, ...] = (
         "sst_phrase_ratio",
         "float",
         "phrases sampled afresh each epoch, as a multiple of the train sentences (0: all 150,740 every epoch)",
+    ),
+    OptionDoc(
+        "distill_targets",
+        "targets folder",
+        "distillation: each task also learns from a teacher's soft targets on the train files (`python -m "
+        "train.distill_targets`; a folder of another train file or teacher is refused)",
+        (DISTILLATION,),
+    ),
+    OptionDoc(
+        "distill_alpha / distill_schedule / distill_temperature",
+        "float / `fixed`, `anneal` / float",
+        "the teacher's share of the target (soft cross-entropy for classes, BCE on the mixed probability, MSE "
+        "against the mixed score); `anneal` (BAM!) moves it from 1 to 0 over training; T softens the teacher's "
+        "classes",
     ),
     OptionDoc(
         "backbone_dropout",

@@ -66,12 +66,13 @@ def test_the_options_table_documents_real_config_keys_with_their_measured_costs(
     from dataclasses import fields
 
     from mtbert.config import TrainConfig
-    from mtbert.lab.option_costs import OPTION_DOCS, OPTIONS
+    from mtbert.lab.option_costs import OPTION_DOCS, options
     from mtbert.lab.report import options_table
 
     known = {f.name for f in fields(TrainConfig)}
     assert all(k.strip() in known for doc in OPTION_DOCS for k in doc.key.split("/"))
-    timed = {o.name for o in OPTIONS}
+    timed = {o.name for o in options(distill_targets="targets")}
+    assert {o.name for o in options("targets", only=["distillation"])} == {"distillation", "sequential"}
     assert all(name in timed for doc in OPTION_DOCS for name in doc.timed)
     (tmp_path / "option_costs.json").write_text(
         '{"joint": {"step_cost": 2.5, "epoch_cost": 1.31, "baseline": "sequential"}}'
