@@ -221,14 +221,19 @@ def _load_multitask(directory: Path, config: dict[str, Any], cache: BackboneCach
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
         raise CheckpointError(f"{weights} does not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    own = model.state_dict()
-    shapes = [
-        f"{k} {tuple(v.shape)} (config: {tuple(own[k].shape)})" for k, v in state.items() if v.shape != own[k].shape
-    ]
-    if shapes:
-        raise CheckpointError(f"{weights} does not fit its config: {', '.join(shapes[:3])}")
+    check_shapes(model, state, f"{weights} does not fit its config")
     model.load_state_dict(state, strict=False)
     return model.eval()
+
+
+def check_shapes(model: torch.nn.Module, state: dict[str, torch.Tensor], problem: str) -> None:
+    """Raise CheckpointError(``problem``: the first tensors whose shapes differ from the model's) when any do."""
+    own = model.state_dict()
+    wrong = [
+        f"{k} {tuple(v.shape)} (config: {tuple(own[k].shape)})" for k, v in state.items() if v.shape != own[k].shape
+    ]
+    if wrong:
+        raise CheckpointError(f"{problem}: {', '.join(wrong[:3])}")
 
 
 def save_ensemble(directory: str | os.PathLike, members: list[str], metrics: dict[str, Any] | None = None) -> Path:

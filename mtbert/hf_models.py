@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 
 from mtbert import tasks as task_registry
 from mtbert.backbones import convert_hf_state_dict, load_tokenizer
-from mtbert.checkpoint import CONFIG_FILE, BackboneCache, CheckpointError
+from mtbert.checkpoint import CONFIG_FILE, BackboneCache, CheckpointError, check_shapes
 from mtbert.config import BertConfig, FinetuneConfig, HeadConfig
 from mtbert.data import sha256_file
 from mtbert.model import MiniBert
@@ -192,12 +192,7 @@ def load_classifier(directory: Path, cache: BackboneCache | None = None, scale: 
     weights = {f"backbone.{k}": v for k, v in encoder.items()}
     weights |= {"pooler.dense.weight": state["pooler.dense.weight"], "pooler.dense.bias": state["pooler.dense.bias"]}
     weights |= _head_weights(info, state["classifier.weight"], state["classifier.bias"])
-    own = model.state_dict()
-    wrong = [
-        f"{k} {tuple(v.shape)} (config: {tuple(own[k].shape)})" for k, v in weights.items() if v.shape != own[k].shape
-    ]
-    if wrong:
-        raise CheckpointError(f"the weights in {directory} do not fit its config.json: {', '.join(wrong[:3])}")
+    check_shapes(model, weights, f"the weights in {directory} do not fit its config.json")
     model.load_state_dict(weights, strict=True)
     return model.eval()
 

@@ -69,3 +69,29 @@ def test_the_shipped_dev_sets_are_the_files_the_shipped_models_were_scored_on():
                 assert set(pd.read_csv(path, dtype={"id": str})["id"]) <= ids, (name, task)
     provenance = (shipped_data_dir(DEFAULT_ASSETS) / "README.md").read_text()
     assert "CS224N" in provenance and "Quora" in provenance
+
+
+def test_the_shipped_teacher_targets_name_the_ensemble_and_cover_every_train_row():
+    """assets/distill/ensemble: the shipped ensemble's soft targets on the train files (ids and outputs, no text),
+    each row's class probabilities summing to 1; with the train files here, their sha256 and row counts match."""
+    from mtbert.data import DataDirNotFound, resolve_data_dir, sha256_file
+    from mtbert.distill import TARGETS_FILE, read_targets, targets_csv
+
+    folder = DEFAULT_ASSETS / "distill" / "ensemble"
+    manifest = json.loads((folder / TARGETS_FILE).read_text())
+    members = json.loads((checkpoint_dir(DEFAULT_ASSETS, "ensemble") / "config.json").read_text())["members"]
+    assert manifest["teacher"] == sorted(members) and set(manifest["files"]) == set(tasks.CS224N_TASKS)
+    for task, entry in manifest["files"].items():
+        frame = pd.read_csv(targets_csv(folder, task))
+        assert len(frame) == entry["rows"] and frame["id"].is_unique and not {"sentence", "sentence1"} & set(frame)
+        if tasks.get(task).output == "classes":
+            assert (frame.drop(columns="id").sum(axis=1) - 1).abs().max() < 1e-4
+    try:
+        data = resolve_data_dir()
+    except DataDirNotFound:
+        return
+    for task, entry in manifest["files"].items():
+        path = data / entry["file"]
+        if path.exists():
+            assert sha256_file(path) == entry["sha256"]
+            assert len(read_targets(folder, task, path, members)) == entry["rows"]

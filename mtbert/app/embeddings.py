@@ -70,14 +70,14 @@ def embed(model: MultitaskModel, examples: list[Example], progress: Any = None, 
                 out = np.zeros((len(items), vectors.shape[1]), dtype=np.float32)
             out[batch.indices] = vectors
             if progress is not None:
-                progress((i + 1) / len(batches), desc="embedding the dev examples")
+                progress((i + 1) / len(batches), desc="embedding the examples")
     assert out is not None
     return out
 
 
 @dataclass
 class Projection:
-    """The dev examples' 2-D coordinates and what places a new point among them."""
+    """The examples' 2-D coordinates and what places a new point among them."""
 
     frame: pd.DataFrame  # id, text, gold, predicted, error, x, y
     reducer: Any  # fitted PCA or UMAP (transform places new embeddings)

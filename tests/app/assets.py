@@ -40,23 +40,6 @@ def save_weights(checkpoint: Path, state: dict[str, torch.Tensor]) -> None:
     )
 
 
-TINY_PRESET = """
-mode = "multi"
-epochs = 1
-batch_size = 16
-lr = 1e-3
-train_limit = 48
-save_every_steps = 0
-[heads]
-tasks = ["sentiment", "paraphrase", "similarity"]
-pair_encoding = "cross"
-pooling = "mean"
-[finetune]
-mode = "lora"
-lora_rank = 4
-"""
-
-
 def build_user_runs(root: Path, cache: BackboneCache, data_dir: Path) -> Path:
     """A user's folder of models: ``my-run`` (a multitask checkpoint in a run's best/, as no assets folder ships
     one), ``tiny-run`` (trained here from a tiny preset on the session's tiny BERT, as ``python -m train.train``
@@ -64,15 +47,14 @@ def build_user_runs(root: Path, cache: BackboneCache, data_dir: Path) -> Path:
     from mtbert.config import TrainConfig, from_dict
     from mtbert.presets import read_preset
     from mtbert.training import train
+    from tests.test_distributed import write_preset
     from tests.test_hf_models import save_hf_classifier
-    from tests.tiny import tiny_backbone
 
     with torch.random.fork_rng():
         torch.manual_seed(4)
         model = _perturbed(make_model(cache, "cross", mode="lora"), 4)
         save_checkpoint(model, root / "my-run" / "best")
-        preset = root.parent / f"{root.name}-tiny.toml"
-        preset.write_text(f"backbone = {json.dumps(tiny_backbone())}\n" + TINY_PRESET)
+        preset = write_preset(root.parent / f"{root.name}-tiny.toml")  # the processes tests' tiny preset
         raw = read_preset(preset) | {"data_dir": str(data_dir), "out_dir": str(root / "tiny-run")}
         train(from_dict(TrainConfig, raw))
     save_hf_classifier(root / "my-hf-paraphrase", labels=2, seed=5)
