@@ -405,14 +405,21 @@ def test_an_uploaded_csv_of_1000_pairs_is_explored_with_slices_disagreement_and_
     assert "1,000 paraphrase rows" in page.locator("#explorer-upload-note").inner_text()
     _pick(page, "#explorer-variant", r"^tiny-run$")  # the user's tiny models: 1,000 pairs in a moment
     _pick(page, "#explorer-other", r"^my-hf-paraphrase$")
-    page.get_by_label("Only rows where the two variants disagree").check()
     page.click("#explorer-run")
     page.wait_for_function(
         "document.querySelector('#explorer-significance').innerText.includes('paired bootstrap')", timeout=120_000
     )
     text = page.locator("#explorer-significance").inner_text()
-    assert "tiny-run is ahead in" in text and "95% interval" in text
+    assert "On these 1,000 rows, tiny-run" in text and "tiny-run is ahead in" in text and "95% interval" in text
     page.wait_for_selector("#explorer-slices .js-plotly-plot", timeout=30_000)
+    summary = page.locator("#explorer-summary").inner_text()
+    disagree = int(re.search(r"disagree on ([0-9,]+) of all 1,000", summary).group(1).replace(",", ""))
+    page.get_by_label("Only rows where the two variants disagree").check()
+    page.click("#explorer-run")
+    page.wait_for_function(
+        f"document.querySelector('#explorer-summary').innerText.startsWith('{disagree:,} of 1,000 rows')",
+        timeout=60_000,
+    )
     page.screenshot(path=str(SHOTS / "11-your-dataset.png"), full_page=True)
 
     unlabelled = tmp_path / "no labels.jsonl"
