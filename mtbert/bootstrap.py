@@ -41,6 +41,13 @@ def resampled_metric(task: str, gold: np.ndarray, decided: np.ndarray, counts: n
         return cov / np.sqrt(var_g * var_p)
 
 
+def _metric(output: str, gold: np.ndarray, decided: np.ndarray) -> float:
+    """Accuracy of decisions, or Pearson r of scores, on every item."""
+    if output != "score":
+        return float((decided == gold).mean())
+    return float(np.corrcoef(gold, decided)[0, 1])
+
+
 def paired(
     task: str,
     gold: np.ndarray,
@@ -59,7 +66,7 @@ def paired(
     diff = resampled_metric(task, gold, a, counts) - resampled_metric(task, gold, b, counts)
     diff = diff[np.isfinite(diff)]  # a resample with one repeated score has no Pearson r
     low, high = np.quantile(diff, [(1 - level) / 2, (1 + level) / 2]) if len(diff) else (np.nan, np.nan)
-    metric_a, metric_b = spec.metric(gold, a), spec.metric(gold, b)
+    metric_a, metric_b = (_metric(spec.output, gold, x) for x in (a, b))
     return {
         "metric_a": metric_a,
         "metric_b": metric_b,

@@ -27,3 +27,11 @@ def test_pearson_differences_on_scores():
     close, noisy = gold + rng.normal(0, 0.5, 300), gold + rng.normal(0, 2.0, 300)
     out = paired("similarity", gold, close, noisy)
     assert out["metric_a"] > out["metric_b"] and out["prob_a_better"] > 0.99 and out["resamples"] == 2000
+
+
+def test_class_decisions_of_a_five_class_task():
+    rng = np.random.default_rng(2)
+    gold = rng.integers(0, 5, 200)
+    a, b = np.where(rng.random(200) < 0.7, gold, 0), np.where(rng.random(200) < 0.4, gold, 0)
+    out = paired("sentiment", gold, a, b)
+    assert out["metric_a"] == (a == gold).mean() and out["metric_b"] == (b == gold).mean() and out["low"] > 0
