@@ -98,7 +98,7 @@ def projection(
     with _lock:
         if key in _projections:
             return _projections[key]
-    rows = data.frame.drop(columns=[c for c in ("gold",) if c in data.frame])
+    rows = data.frame.drop(columns="gold", errors="ignore")
     frame = rows.merge(predictions_table(store, data, variant, progress), on="id")
     if len(frame) > MAX_POINTS:
         frame = frame.sample(MAX_POINTS, random_state=11711).reset_index(drop=True)

@@ -89,7 +89,7 @@ def build_table(
     columns when one is named."""
     task = dataset.task
     spec = task_registry.get(task)
-    frame = dataset.frame.drop(columns=[c for c in ("gold",) if c in dataset.frame])
+    frame = dataset.frame.drop(columns="gold", errors="ignore")
     frame = frame.merge(predictions_table(store, dataset, variant, progress), on="id")
     if spec.output == "probability":
         frame["decision"] = spec.decide(frame["predicted"].to_numpy())
@@ -100,7 +100,7 @@ def build_table(
     if other and other != NONE and other != variant:
         second = predictions_table(store, dataset, other, progress)
         second = second.rename(columns={"predicted": "B predicted", "error": "B error"})
-        frame = frame.merge(second.drop(columns=[c for c in ("gold",) if c in second]), on="id")
+        frame = frame.merge(second.drop(columns="gold", errors="ignore"), on="id")
         frame["disagree"] = disagreement(task, frame["predicted"], frame["B predicted"])
     return frame
 
@@ -156,7 +156,8 @@ def explore(
     metric = "mean |error|" if task_registry.get(task).output == "score" else "accuracy"
     slices = slice_metrics(kept, task)
     test = significance(kept, task)
-    note = f"About {data.name}: {'; '.join(data.notes)}." if data.notes and not data.dev_set else ""
+    said = [n for n in data.notes if data.labelled or not n.startswith("no label column")]  # said below instead
+    note = f"About {data.name}: {'; '.join(said)}." if said and not data.dev_set else ""
     if not data.labelled:
         note = f"{data.name} has no labels: predictions only, no metrics. {note}".strip()
     return {
