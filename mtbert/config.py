@@ -103,6 +103,10 @@ class FinetuneConfig:
             raise ValueError(f"finetune mode must be 'frozen', 'full' or 'lora', got {self.mode!r}")
 
 
+# accelerate's experiment trackers (accelerate.utils.LoggerType), for TrainConfig.log_with.
+TRACKERS = ("tensorboard", "trackio", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "swanlab")
+
+
 @dataclass
 class TrainConfig:
     """Training arguments. Saved beside every checkpoint."""
@@ -172,6 +176,11 @@ class TrainConfig:
     distill_schedule: Literal["fixed", "anneal"] = "fixed"
     distill_temperature: float = 1.0
     save_every_steps: int = 200
+    # Step records (each task's loss, learning rate, gradient norm, examples/s) every N optimizer steps, in the
+    # run's metrics.jsonl and in the accelerate trackers named in log_with ("tensorboard", "trackio", "wandb",
+    # "mlflow", ...; each used when its package is installed).
+    log_every_steps: int = 10
+    log_with: list[str] = field(default_factory=list)
     # "auto": the GPU when PyTorch sees one, else the CPU; or any torch device string ("cpu", "cuda:0").
     device: str = "auto"
     data_dir: str | None = None
@@ -200,6 +209,11 @@ class TrainConfig:
             raise ValueError(f"distill_temperature must be > 0, got {self.distill_temperature}")
         if self.distill_targets and self.rdrop_tasks:
             raise ValueError("R-Drop's loss takes gold labels only: leave rdrop_tasks empty when distilling")
+        if self.log_every_steps < 1:
+            raise ValueError(f"log_every_steps must be >= 1, got {self.log_every_steps}")
+        unknown = sorted(set(self.log_with) - set(TRACKERS))
+        if unknown:
+            raise ValueError(f"log_with names unknown trackers {unknown}; known: {list(TRACKERS)}")
         if self.contrastive_weight > 0 and self.finetune.mode == "frozen":
             raise ValueError("the contrastive loss trains the backbone: it needs finetune.mode 'lora' or 'full'")
 
@@ -236,7 +250,7 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 # Where a run reads and writes, on which device, how often it saves: not what it learns.
-RUN_LOCAL_KEYS = ("data_dir", "out_dir", "device", "save_every_steps")
+RUN_LOCAL_KEYS = ("data_dir", "out_dir", "device", "save_every_steps", "log_every_steps", "log_with")
 
 
 def training_recipe(config: TrainConfig) -> dict[str, Any]:

@@ -40,6 +40,7 @@ class StepGradients:
             self.weights.to(next(model.parameters()).device)
             self.trainable += list(self.weights.parameters())
         self.gradvac_targets = torch.zeros(len(self.terms), len(self.terms))
+        self.last_stats: dict[str, float] = {}  # the last surgery step's gradient statistics (for the run log)
 
     def extra_parameters(self) -> list[nn.Parameter]:
         """Parameters the optimizer must train beside the model's (the learnt log-variances)."""
@@ -66,6 +67,7 @@ class StepGradients:
                 per_task.append(self._take_shared_gradient())
         if surgery:
             grads = self.workers.sum(torch.stack(per_task))  # (K, P): each task's gradient over the global batch
+            self.last_stats = conflict_stats(grads)
             self._put_shared_gradient(self._combine(grads, [task for task, _ in step], global_step))
             shared = {id(p) for p in self.shared}
             self.workers.sum_gradients([p for p in self.trainable if id(p) not in shared])  # the rest: heads
@@ -120,3 +122,15 @@ class StepGradients:
     def loss_weights(self) -> dict[str, float]:
         """Each task's current loss weight (empty when the losses are summed)."""
         return {} if self.weights is None else self.weights.weights()
+
+
+def conflict_stats(grads: torch.Tensor) -> dict[str, float]:
+    """How the tasks' shared gradients (K, P) agree: the mean pairwise cosine and the share of pairs in conflict
+    (cosine < 0), which gradient surgery acts on."""
+    k = grads.shape[0]
+    if k < 2:
+        return {}
+    unit = grads / grads.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    cos = unit @ unit.T
+    pairs = cos[torch.triu(torch.ones(k, k, dtype=torch.bool), diagonal=1)]
+    return {"mean_cosine": float(pairs.mean()), "conflicting_pairs": float((pairs < 0).float().mean())}

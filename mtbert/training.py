@@ -4,6 +4,7 @@ Layout of an output directory ``out_dir``:
 - ``best/``: the best checkpoint by dev metric (the task's metric, or the overall score for multitask).
 - ``state/``: what ``--resume`` continues from (trainable weights, optimizer, scheduler, RNG, position).
 - ``log.jsonl``: one line per epoch with training losses and dev metrics.
+- ``metrics.jsonl``: step and epoch records (``mtbert/run_log.py``), also sent to the ``log_with`` trackers.
 Single-task mode trains one model per task under ``out_dir/tasks/<task>/`` and assembles ``best/``.
 """
 
@@ -44,6 +45,7 @@ from mtbert.evaluation import EvalReport, evaluate, overall_score, task_score
 from mtbert.files import read_json, recover_directory, staged_directory, write_json_atomic, write_text_atomic
 from mtbert.multitask import MultitaskModel, SingleTaskModels
 from mtbert.phrases import TREES_FILE
+from mtbert.run_log import RunLog
 from mtbert.step import StepGradients
 from mtbert.train_steps import (
     TaskData,
@@ -153,6 +155,7 @@ class TrainState:
     best_epoch: int = -1
     train_seconds: float = 0.0
     epoch_losses: dict[str, list[float]] = field(default_factory=dict)
+    examples_seen: int = 0  # training rows (each task's batches, not the contrastive ones) in all steps so far
     devices: list[str] = field(default_factory=list)  # every kind of device the run has trained on, resumes included
 
     @classmethod
@@ -194,6 +197,10 @@ class Trainer:
         self.total_steps = steps_per_epoch * config.epochs
         self.scheduler = linear_schedule(self.optimizer, self.total_steps, config.warmup_ratio)
         self.state = TrainState()
+        self.steps_per_epoch = steps_per_epoch
+        self.run_log = RunLog(
+            out_dir, config.log_every_steps, list(config.log_with), to_dict(config), enabled=self.workers.is_main
+        )
 
     @classmethod
     def from_config(
@@ -310,13 +317,20 @@ class Trainer:
 
     def run(self, resume: bool = False) -> dict[str, Any]:
         """Train to the configured number of epochs; returns the best checkpoint's metrics (rank 0's view)."""
-        if resume and self.load_state():
-            if self.workers.is_main:
-                print(f"resuming {self.out_dir} at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}")
+        resumed = resume and self.load_state()
+        if resumed and self.workers.is_main:
+            print(f"resuming {self.out_dir} at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}")
         elif not resume and self.log_path.exists() and self.workers.is_main:
             self.log_path.unlink()
         if (device := describe_device(self.device)) not in self.state.devices:
             self.state.devices.append(device)
+        self.run_log.start(
+            self.state.global_step if resumed else None,
+            self.state.epoch,
+            self.total_steps,
+            self.steps_per_epoch,
+            str(self.device),
+        )
         with stop_signals(self.request_stop):
             try:
                 while self.state.epoch < self.config.epochs:
@@ -328,6 +342,8 @@ class Trainer:
                     raise TrainingInterrupted(f"interrupted; resume from the last state in {self.state_dir}") from None
                 self.save_state()
                 raise self._interrupted() from None
+            finally:
+                self.run_log.close()
         self.workers.barrier()
         return read_metrics(self.best_dir)
 
@@ -358,13 +374,18 @@ class Trainer:
             disable=not self.workers.is_main,
         )
         for step in plan[state.step_in_epoch :]:
+            began, rates = time.perf_counter(), self.learning_rates()
             try:
-                total = self.train_step(step)
+                total, losses, grad_norm = self.train_step(step)
             except TrainingDiverged:
                 bar.close()
                 raise
             state.step_in_epoch += 1
             state.global_step += 1
+            examples = sum(len(batch.indices) for task, batch in step if task != CONTRASTIVE)
+            state.examples_seen += examples
+            elapsed = state.train_seconds + time.time() - start
+            self.log_step(losses, rates, grad_norm, examples, time.perf_counter() - began, elapsed)
             bar.update(1)
             bar.set_postfix(loss=f"{total:.4f}")
             every = self.config.save_every_steps
@@ -379,19 +400,55 @@ class Trainer:
         bar.close()
         state.train_seconds += time.time() - start
 
-    def train_step(self, step: list[tuple[str, Batch]]) -> float:
-        """One optimizer step over the step's (task, batch) losses; returns their sum."""
+    def train_step(self, step: list[tuple[str, Batch]]) -> tuple[float, dict[str, float], float]:
+        """One optimizer step over the step's (task, batch) losses; returns their sum, each one and the gradient
+        norm before clipping."""
         self.optimizer.zero_grad(set_to_none=True)
         losses = self.gradients.compute(step, self.state.global_step)
         for task, value in losses.items():
             if not math.isfinite(value):
                 raise self._diverged(task, value)
-        torch.nn.utils.clip_grad_norm_(self.gradients.trainable, self.config.max_grad_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.gradients.trainable, self.config.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         for task, value in losses.items():
             self.state.epoch_losses.setdefault(task, []).append(value)
-        return sum(losses.values())
+        return sum(losses.values()), losses, float(grad_norm)
+
+    def learning_rates(self) -> dict[str, float]:
+        """The backbone's and the heads' learning rates of the next step."""
+        group = self.optimizer.param_groups[0]
+        scale = group["lr"] / group["initial_lr"] if group.get("initial_lr") else 1.0
+        rates = {"lr": self.config.lr * scale}
+        if self.config.head_lr is not None and self.config.head_lr != self.config.lr:
+            rates["head_lr"] = self.config.head_lr * scale
+        return rates
+
+    def log_step(
+        self,
+        losses: dict[str, float],
+        rates: dict[str, float],
+        grad_norm: float,
+        examples: int,
+        seconds: float,
+        train_seconds: float,
+    ) -> None:
+        """Count the step (its losses, the rates it used) in ``metrics.jsonl``, written every ``log_every_steps``."""
+        state = self.state
+        self.run_log.step(
+            step=state.global_step,
+            epoch=state.epoch + state.step_in_epoch / max(self.steps_per_epoch, 1),
+            examples=state.examples_seen,
+            train_seconds=train_seconds,
+            losses=losses,
+            lr=rates["lr"],
+            head_lr=rates.get("head_lr"),
+            grad_norm=grad_norm,
+            step_examples=examples,
+            step_seconds=seconds,
+            surgery=self.gradients.last_stats,
+            loss_weights=self.gradients.loss_weights(),
+        )
 
     def _diverged(self, task: str, loss: float) -> TrainingDiverged:
         state = self.state
@@ -409,11 +466,14 @@ class Trainer:
         if self.workers.is_main:
             report = self.evaluate_dev()
             score = self.score(report.metrics)
-            if score > self.state.best_score:
+            best = score > self.state.best_score
+            if best:
                 self.save_best(report, score)
             if self.state.epoch + 1 == self.config.epochs:
                 self.record_run_time()
             self.log_epoch(report)
+            st, dev = self.state, report.metrics
+            self.run_log.epoch(st.epoch + 1, st.global_step, st.examples_seen, st.train_seconds, dev, score, best)
         self.state.epoch += 1
         self.state.step_in_epoch = 0
         self.state.epoch_losses = {}
