@@ -5,6 +5,7 @@
     <repo>/assets/                     ASSETS: what ships
         checkpoints/<variant>/          checkpoint directories (see mtbert.checkpoint)
         predictions/<variant>/<task>-<split>-predictions.csv   id-only dev predictions
+        runs/<variant>/                 the training logs its run left (metrics.jsonl, log.jsonl)
         data/                           the dev sets those predictions refer to (CS224N files, with provenance)
         results.json  seeds.json  hard_cases.json  benchmark.json  app_benchmark.json
     <repo>/train/configs/<name>.toml   PRESETS: training presets
@@ -41,6 +42,11 @@ def checkpoints_dir(assets: Path) -> Path:
 
 def checkpoint_dir(assets: Path, variant: str) -> Path:
     return assets / "checkpoints" / variant
+
+
+def run_logs_dir(assets: Path, variant: str) -> Path:
+    """Where a shipped variant's training logs live (``metrics.jsonl``; ``log.jsonl`` where only epochs survive)."""
+    return assets / "runs" / variant
 
 
 def predictions_dir(assets: Path, variant: str) -> Path:

@@ -35,9 +35,11 @@ from mtbert.checkpoint import (
 from mtbert.config import TrainConfig, from_dict, training_recipe
 from mtbert.evaluation import evaluate, write_report
 from mtbert.files import staged_directory, write_json_atomic
-from mtbert.layout import PRESETS, checkpoint_dir, predictions_dir, preset_file, results_file
+from mtbert.layout import PRESETS, checkpoint_dir, predictions_dir, preset_file, results_file, run_logs_dir
 from mtbert.multitask import SingleTaskModels
 from mtbert.presets import read_preset
+from mtbert.run_log import METRICS_LOG
+from mtbert.runs import EPOCH_LOG, log_files
 from mtbert.training import joint_device, train
 
 # Shipped checkpoints store their weights (heads, LoRA adapters) in float16: half the size; storing the zoo's
@@ -160,6 +162,20 @@ def compose_single_task(tasks_from: dict[str, str], assets_dir: Path, target: Pa
     return costs
 
 
+def ship_training_logs(run_dir: Path, target: Path) -> list[Path]:
+    """Copy the logs a run left (``metrics.jsonl``, ``log.jsonl``; a single-task run's per task under ``tasks/``)
+    into ``assets/runs/<variant>/`` for the app's Runs tab; returns the files copied."""
+    copied = []
+    for part, folder in log_files(run_dir):
+        for name in (METRICS_LOG, EPOCH_LOG):
+            if (folder / name).exists():
+                out = target / "tasks" / part / name if part else target / name
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(folder / name, out)
+                copied.append(out)
+    return copied
+
+
 def build_variant(
     variant: ZooVariant,
     assets_dir: Path,
@@ -201,6 +217,8 @@ def build_variant(
     if variant.ship:
         write_json_atomic(target / "metrics.json", entry)
         write_report(report, predictions_dir(assets_dir, variant.name), "dev", include_text=False)
+        if source != target:
+            ship_training_logs(source.parent, run_logs_dir(assets_dir, variant.name))
     results = read_results(assets_dir)  # re-read: another variant may have finished meanwhile
     results[variant.name] = entry
     write_json_atomic(results_file(assets_dir), results)

@@ -130,4 +130,25 @@ def _build_test_assets(root: Path, data_dir: Path, cache: BackboneCache) -> Path
         ]
     }
     (root / "hard_cases.json").write_text(json.dumps(hard))
+    _ship_training_logs(root, data_dir)
     return root
+
+
+def _ship_training_logs(root: Path, data_dir: Path) -> None:
+    """Training logs as assets/runs/ ships them, from one real tiny run: multi-cross gets its step records
+    (metrics.jsonl), single-cross only its epoch lines (log.jsonl), as a variant trained before step logging."""
+    import shutil
+
+    from mtbert.config import TrainConfig, from_dict
+    from mtbert.layout import run_logs_dir
+    from mtbert.presets import read_preset
+    from mtbert.training import train
+    from tests.test_distributed import write_preset
+
+    preset = write_preset(root / "tiny-logged.toml", epochs=2, log_every_steps=1)
+    run = root.parent / f"{root.name}-logged-run"
+    train(from_dict(TrainConfig, read_preset(preset) | {"data_dir": str(data_dir), "out_dir": str(run)}))
+    preset.unlink()
+    for variant, log in (("multi-cross", "metrics.jsonl"), ("single-cross", "log.jsonl")):
+        run_logs_dir(root, variant).mkdir(parents=True)
+        shutil.copy(run / log, run_logs_dir(root, variant) / log)

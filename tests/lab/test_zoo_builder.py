@@ -54,6 +54,9 @@ def test_build_ship_record_and_skip(small_data, tmp_path, presets, backbone_cach
     assert {v.dtype for v in load_file(str(tmp_path / "runs" / "tiny" / "best" / "model.safetensors")).values()} == {
         torch.float32
     }
+    logs = assets / "runs" / "tiny"  # the run's step and epoch logs ship beside it, for the Runs tab
+    assert (logs / "metrics.jsonl").read_text() == (tmp_path / "runs" / "tiny" / "metrics.jsonl").read_text()
+    assert (logs / "log.jsonl").exists()
     predictions = assets / "predictions" / "tiny" / "similarity-dev-predictions.csv"
     assert "sentence1" not in predictions.read_text().splitlines()[0]  # ids only: no copy of the data set
     # the shipped checkpoint recomputes the recorded metrics
