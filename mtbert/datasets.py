@@ -327,3 +327,37 @@ def read_file(name: str, path: Path, task: str = AUTO) -> Dataset:
     if path.stat().st_size > MAX_BYTES:
         raise DatasetError(f"dataset {name!r}: {path} is over the {size(MAX_BYTES)} limit")
     return read_dataset(name, path.read_bytes(), path.name, task, origin=str(path))
+
+
+# ----- training on a dataset -------------------------------------------------------------------------------
+def split_held_out(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """(train, held-out): ``fraction`` of the rows, drawn with ``seed``, held out as the dev split."""
+    if not dataset.labelled:
+        raise DatasetError(f"{dataset.name} has no labels: a model cannot train on it")
+    if not 0 < fraction < 1:
+        raise DatasetError(f"the held-out share must be between 0 and 1, got {fraction}")
+    held = dataset.frame.sample(frac=fraction, random_state=seed).sort_index()
+    if held.empty or len(held) == len(dataset):
+        raise DatasetError(f"{dataset.name} has {len(dataset)} rows: too few to hold {fraction:.0%} out")
+    rest = dataset.frame.drop(held.index)
+    parts = []
+    for suffix, frame in (("train", rest), ("held-out", held)):
+        frame = frame.reset_index(drop=True)
+        origin = f"{dataset.origin}: {suffix} split ({len(frame):,} of {len(dataset):,} rows, seed {seed})"
+        digest = content_hash(dataset.task, frame)
+        parts.append(Dataset(f"{dataset.name} {suffix}", dataset.task, frame, digest, origin))
+    return parts[0], parts[1]
+
+
+def write_task_file(dataset: Dataset, path: Path) -> Path:
+    """A labelled dataset as the CS224N tab-separated file of its task (what training reads)."""
+    spec = task_registry.get(dataset.task)
+    if not dataset.labelled:
+        raise DatasetError(f"{dataset.name} has no labels: a model cannot train on it")
+    columns = ["sentence1", "sentence2"] if spec.pair else ["sentence"]
+    frame = dataset.frame.rename(columns={"sentence1": columns[0]})[["id", *columns, "gold"]]
+    gold = frame["gold"] if spec.output == "score" else frame["gold"].round().astype(int)
+    frame = frame.drop(columns="gold").assign(**{spec.label_column: gold})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, sep="\t", index=False)  # quoted where needed, as csv.reader (read_examples) reads it
+    return path

@@ -127,7 +127,17 @@ def _serve(assets: Path, log_dir: Path, *extra: str):
     log = open(log_dir / "app.log", "w")  # noqa: SIM115
     repo = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
-        [sys.executable, "app.py", "--assets", str(assets), "--port", str(port), *extra],
+        [
+            sys.executable,
+            "app.py",
+            "--assets",
+            str(assets),
+            "--port",
+            str(port),
+            "--runs-dir",
+            str(log_dir / "runs"),
+            *extra,
+        ],
         cwd=repo,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -160,13 +170,32 @@ def _serve(assets: Path, log_dir: Path, *extra: str):
 
 
 @pytest.fixture(scope="session")
-def app_server(app_assets: Path, user_models: Path, tmp_path_factory: pytest.TempPathFactory):
-    """``python app.py`` on the test assets and the user's runs, on a free port; yields its URL (with ``.log``, the
-    server's log)."""
-    yield from _serve(app_assets, tmp_path_factory.mktemp("app"), "--models", str(user_models))
+def training_presets(tmp_path_factory: pytest.TempPathFactory, small_data: Path) -> Path:
+    """A folder with the ``tiny`` preset for the Train tab: the tiny BERT on the small data files (named in the
+    preset, as the app server has no data folder), 270 steps (about 15 s) with a step record every 2 steps."""
+    from tests.test_distributed import write_preset
+
+    folder = tmp_path_factory.mktemp("presets")
+    write_preset(
+        folder / "tiny.toml",
+        epochs=6,
+        train_limit=240,
+        log_every_steps=2,
+        save_every_steps=10,
+        data_dir=str(small_data),
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def app_server(app_assets: Path, user_models: Path, training_presets: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``python app.py`` on the test assets and the user's runs, training on (``--allow-training``, with the tiny
+    preset), on a free port; yields its URL (with ``.log``, the server's log)."""
+    extra = ("--models", str(user_models), "--allow-training", "--presets", str(training_presets))
+    yield from _serve(app_assets, tmp_path_factory.mktemp("app"), *extra)
 
 
 @pytest.fixture(scope="session")
 def app_server_int8(app_assets: Path, tmp_path_factory: pytest.TempPathFactory):
-    """``python app.py --precision int8`` on the test assets."""
+    """``python app.py --precision int8`` on the test assets (training off, as by default)."""
     yield from _serve(app_assets, tmp_path_factory.mktemp("app-int8"), "--precision", "int8")

@@ -18,6 +18,8 @@ from mtbert.app.playground import predict_with
 from mtbert.app.service import InputError, focus_task
 from mtbert.app.share import link_query
 from mtbert.app.store import VariantStore
+from mtbert.app.train_tab import HELD_OUT, TRAIN_FILES, start_run
+from mtbert.app.training_jobs import TrainingJobs, summary
 from mtbert.app.ui import user_errors
 from mtbert.app.whatif import live, what_if
 from mtbert.bootstrap import paired
@@ -41,12 +43,15 @@ def predict_pair(
     return out
 
 
-def register(store: VariantStore) -> None:
+def register(store: VariantStore, jobs: TrainingJobs | None = None) -> None:
     """Add the named endpoints /predict_sentiment, /predict_paraphrase, /predict_similarity, /predict_pair,
     /explore, /what_if, /live, /attention_grid, /hard_cases, /share_link, /models, /datasets, /dataset_metrics and
-    /significance (the Explorer's upload is /add_dataset, a tab event)."""
+    /significance (the Explorer's upload is /add_dataset, a tab event), and, given the training runs,
+    /start_training, /training_runs, /stop_training and /resume_training (which refuse unless training is on)."""
     for fn in (*_predictions(store), *_explanations(store), *_collections(store)):
         gr.api(_holding_models(store, fn), api_name=fn.__name__.removesuffix("_api"))
+    for fn in _training(store, jobs) if jobs is not None else []:
+        gr.api(fn, api_name=fn.__name__)  # no model lock: they start processes and read logs
 
 
 def _holding_models(store: VariantStore, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -196,3 +201,49 @@ def _collections(store: VariantStore) -> list[Any]:
 def _with_gold(data: Dataset, predictions: pd.DataFrame) -> pd.DataFrame:
     """A variant's predictions on every row of the dataset, in the dataset's order, beside the gold label."""
     return data.frame[["id", "gold"]].merge(predictions.drop(columns=["gold"], errors="ignore"), on="id")
+
+
+def _training(store: VariantStore, jobs: TrainingJobs) -> list[Any]:
+    """The endpoints that start, list, stop and resume training runs."""
+
+    def refuse_when_off() -> None:
+        if not jobs.allowed:
+            raise InputError("training is off on this server: start it with `python app.py --allow-training`")
+
+    @user_errors
+    def start_training(
+        preset: str,
+        overrides: dict[str, Any] | None = None,
+        name: str = "",
+        data: str = TRAIN_FILES,
+        held_out: float = 0.2,
+        dev: str = HELD_OUT,
+    ) -> dict[str, Any]:
+        """Queue a run of ``preset`` with ``overrides`` (dotted settings: {"epochs": 2, "heads.pooling": "mean"}) on
+        the CS224N train files or on a labelled dataset the app has opened (its dev split ``dev``, else ``held_out`` of
+        its rows). A wrong setting is named before anything starts."""
+        refuse_when_off()
+        return start_run(store, jobs, preset, overrides or {}, name, data, held_out, dev)
+
+    @user_errors
+    def training_runs() -> list[dict[str, Any]]:
+        """Every run the app started: name, preset, data, status, step of total, device and its last message."""
+        refuse_when_off()
+        jobs.poll()
+        return [summary(j, jobs.progress(j.name)) for j in jobs.jobs()]
+
+    @user_errors
+    def stop_training(name: str) -> dict[str, Any]:
+        """Stop a run (SIGTERM: it saves its state) or take a queued one out of the queue."""
+        refuse_when_off()
+        job = jobs.stop(name)
+        return summary(job, jobs.progress(name))
+
+    @user_errors
+    def resume_training(name: str) -> dict[str, Any]:
+        """Queue a stopped run again; it continues from its last saved state."""
+        refuse_when_off()
+        job = jobs.resume(name)
+        return summary(job, jobs.progress(name))
+
+    return [start_training, training_runs, stop_training, resume_training]

@@ -11,7 +11,7 @@ import gradio as gr
 
 from mtbert.app.batch import MAX_BATCH_ROWS, BatchInputError, predict_frame, read_batch_csv
 from mtbert.app.store import VariantStore
-from mtbert.app.ui import SINGLE_TASKS, event
+from mtbert.app.ui import SINGLE_TASKS, event, refresh_on_focus, variant_choices
 from mtbert.tasks import SENTIMENT
 
 HELP = (
@@ -47,6 +47,7 @@ def build(store: VariantStore, choices: list[tuple[str, str]], default: str | No
         with gr.Column():
             task = gr.Radio(SINGLE_TASKS, value=SENTIMENT, label="Task")
             variant = gr.Dropdown(choices, value=default, label="Variant")
+            refresh_on_focus(variant, lambda: variant_choices(store))
             button = gr.Button("Predict", variant="primary", elem_id="batch-run")
     out = gr.File(label="Predictions", elem_id="batch-out")
     note = gr.Markdown(elem_id="batch-note")

@@ -80,6 +80,7 @@ class CompareTab:
     task: gr.Radio
     sentence_a: gr.Textbox
     sentence_b: gr.Textbox
+    variants: gr.CheckboxGroup
 
 
 def build(store: VariantStore, choices: list[tuple[str, str]]) -> CompareTab:
@@ -122,4 +123,4 @@ def build(store: VariantStore, choices: list[tuple[str, str]]) -> CompareTab:
     preset_button.click(event(preset, store, preset_outputs), None, inputs, api_visibility="private").success(
         event(compare, store, outputs), inputs, list(outputs.values()), api_visibility="private"
     )
-    return CompareTab(task, sentence_a, sentence_b)
+    return CompareTab(task, sentence_a, sentence_b, variants)

@@ -23,7 +23,7 @@ from mtbert import tasks as task_registry
 from mtbert.app.explorer import dataset_for, predictions_table
 from mtbert.app.service import InputError, check_text
 from mtbert.app.store import VariantStore
-from mtbert.app.ui import SINGLE_TASKS, default_variant, event
+from mtbert.app.ui import SINGLE_TASKS, default_variant, event, refresh_on_focus
 from mtbert.backbones import cache_dir
 from mtbert.checkpoint import stored_state_dict
 from mtbert.data import Example, bucketed_batches
@@ -252,6 +252,7 @@ def build(store: VariantStore) -> None:
         dataset = gr.Dropdown(datasets, value=next(iter(datasets), None), label="Dataset", elem_id="map-dataset")
         names = [v.name for v in store.usable(SIMILARITY)]
         variant = gr.Dropdown(names, value=default_variant(store, SIMILARITY), label="Variant", elem_id="map-variant")
+        refresh_on_focus(variant, lambda t: [v.name for v in store.usable(t)], [task])
         method = gr.Radio(methods(), value="PCA", label="Projection")
         colour = gr.Radio(list(COLOURS), value="gold", label="Colour by")
     with gr.Row():

@@ -32,7 +32,7 @@ from mtbert.app.slices import (
     words,
 )
 from mtbert.app.store import VariantStore
-from mtbert.app.ui import SINGLE_TASKS, default_variant, event
+from mtbert.app.ui import SINGLE_TASKS, default_variant, event, refresh_on_focus
 from mtbert.app.uploads import TASK_CHOICES, add_dataset, file_columns
 from mtbert.datasets import AUTO, Dataset
 from mtbert.tasks import SIMILARITY
@@ -282,6 +282,8 @@ def build(store: VariantStore, playground: PlaygroundTab, tabs: gr.Tabs) -> None
         )
         variant = gr.Dropdown(label="Variant", elem_id="explorer-variant", **_args(initial["variant"]))
         other = gr.Dropdown(label="Beside it (optional)", elem_id="explorer-other", **_args(initial["other"]))
+        refresh_on_focus(variant, lambda t: [v.name for v in store.usable(t)], [task])
+        refresh_on_focus(other, lambda t: [NONE, *(v.name for v in store.usable(t))], [task])
     with gr.Accordion("Add your own dataset (CSV, TSV, JSONL or Parquet, up to 5 MB)", open=False):
         with gr.Row():
             upload = gr.File(

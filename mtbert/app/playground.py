@@ -12,7 +12,7 @@ from mtbert.app import attention, whatif
 from mtbert.app.plots import attention_figure, similarity_scale
 from mtbert.app.service import Prediction, explain_input, focus_task, head_choices, predict_input
 from mtbert.app.store import VariantStore
-from mtbert.app.ui import TASK_CHOICES, default_variant, event
+from mtbert.app.ui import TASK_CHOICES, default_variant, event, refresh_on_focus, variant_choices
 from mtbert.multitask import AttentionView
 from mtbert.tasks import PARAPHRASE, SENTIMENT, SIMILARITY
 
@@ -108,6 +108,7 @@ def build(store: VariantStore, choices: list[tuple[str, str]], default: str | No
             variant = gr.Dropdown(
                 choices, value=default, label="Variant (backbone / head variant — dev metrics)", elem_id="variant"
             )
+            refresh_on_focus(variant, lambda: variant_choices(store))
             button = gr.Button("Run", variant="primary", elem_id="run")
         with gr.Column(scale=3):
             sentiment_out = gr.Label(label="Sentiment", num_top_classes=5, visible=False)

@@ -13,7 +13,7 @@ from mtbert.app.plots import confusion_figure, results_bars, sts_scatter
 from mtbert.app.service import InputError, confusion_from_predictions
 from mtbert.app.share import download_button
 from mtbert.app.store import COST_KEYS, VariantStore
-from mtbert.app.ui import event
+from mtbert.app.ui import event, refresh_on_focus, variant_choices
 from mtbert.tasks import PARAPHRASE, SENTIMENT, SIMILARITY
 
 HELP = (
@@ -115,7 +115,8 @@ def build(store: VariantStore, choices: list[tuple[str, str]], default: str | No
     download_button(table, "results")
     chart = gr.Plot(initial["chart"], label="Dev metrics per variant", elem_id="results-chart")
     with gr.Row():
-        variant = gr.Dropdown(choices, value=default, label="Variant")
+        variant = gr.Dropdown(choices, value=default, label="Variant", elem_id="results-variant")
+        refresh_on_focus(variant, lambda: variant_choices(store))
         dataset = gr.Dropdown(dataset_choices(store), value=DEV_SETS, label="On", elem_id="results-dataset")
     with gr.Row():
         sst, quora = gr.Plot(label="Sentiment confusion"), gr.Plot(label="Paraphrase confusion")

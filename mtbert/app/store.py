@@ -105,6 +105,19 @@ class VariantStore:
                     raise
             return self._models[name]
 
+    def add_user_model(self, path: Path) -> Variant:
+        """A model the app trained (a run folder) joins the user's models, as ``--models PATH`` would add it."""
+        with self._lock:
+            found = discover_user_models([path], self.variants)
+            for variant in found:
+                self.variants[variant.name] = variant
+        return found[0]
+
+    def mark_evaluated(self, name: str) -> None:
+        """A user model whose metrics are its own (a run on the user's data, scored on its held-out split): it is
+        not scored on the dev sets."""
+        self._evaluated.add(name)
+
     def remember(self, key: Hashable, make: Callable[[], T]) -> T:
         """``make()`` once per key for the store's life: the shipped files do not change while the app runs, so a
         table that every click reads is read from disk once (callers must not modify what they get)."""

@@ -70,6 +70,17 @@ def variant_choices(store: VariantStore, task: str | None = None) -> list[tuple[
     return [(v.label, v.name) for v in store.usable(task)]
 
 
+def refresh_on_focus(dropdown: Any, choices: Callable[..., Any], inputs: list[Any] | None = None) -> None:
+    """Re-read a picker's choices when it is opened (a run the Train tab finished, a model added since)."""
+    dropdown.focus(
+        lambda *args: gr.update(choices=choices(*args)),
+        inputs,
+        dropdown,
+        api_visibility="private",
+        show_progress="hidden",
+    )
+
+
 def default_variant(store: VariantStore, task: str | None = None) -> str | None:
     """The variant to open on: the best one with every CS224N task (or with ``task``), by dev score.
 

@@ -41,7 +41,27 @@ def test_named_endpoints_are_exactly_the_predict_functions(client):
         "/add_dataset",
         "/dataset_metrics",
         "/significance",
+        "/start_training",
+        "/training_runs",
+        "/stop_training",
+        "/resume_training",
     }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"epochs": "many"}, "epochs: takes a number"),
+        ({"batch_size": 0}, "batch_size: must be >= 1"),
+        ({"warp_speed": True}, "warp_speed: no such setting"),
+        ({"rdrop_tasks": ["poetry"]}, "rdrop_tasks: names unknown tasks"),
+    ],
+)
+def test_start_training_names_a_wrong_setting_and_starts_nothing(client, overrides, named):
+    before = client.predict(api_name="/training_runs")
+    with pytest.raises(Exception, match=named):
+        client.predict("tiny", overrides, api_name="/start_training")
+    assert client.predict(api_name="/training_runs") == before
 
 
 def test_predict_endpoints(client):

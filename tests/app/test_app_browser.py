@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -437,6 +438,156 @@ def test_an_uploaded_csv_of_1000_pairs_is_explored_with_slices_disagreement_and_
     page.screenshot(path=str(SHOTS / "12-unlabelled.png"), full_page=True)
     assert "no labels: predictions only" in page.locator("#explorer-note").inner_text()
     assert "predicted" in page.locator("#explorer-table").inner_text()
+
+
+def _curve_points(page) -> int:
+    """The most points of any trace in the Train tab's curves."""
+    return page.evaluate(
+        "(() => { const p = document.querySelector('#train-curves .js-plotly-plot');"
+        " return p && p.data ? Math.max(0, ...p.data.map(t => (t.x || []).length)) : 0; })()"
+    )
+
+
+def _progress(page) -> str:
+    return page.locator("#train-progress").inner_text()
+
+
+def test_a_run_started_in_the_train_tab_is_watched_stopped_resumed_and_becomes_a_model(page):
+    tab(page, "Train")
+    _pick(page, "#train-preset", r"^tiny$")
+    page.get_by_text("Settings: Data and distillation").click()
+    page.wait_for_function(
+        "document.querySelector('#train-field-train_limit input')?.value === '240'", timeout=10_000
+    )  # the form holds the preset's settings
+    page.fill("#train-name textarea, #train-name input", "browser-run")
+    page.click("#train-start")
+    page.wait_for_function("document.querySelector('#train-message').innerText.includes('browser-run')", timeout=30_000)
+    # The curve grows while the run is running: two points or more before it ends.
+    page.wait_for_function(
+        "document.querySelector('#train-progress').innerText.includes('running')"
+        " && document.querySelector('#train-progress').innerText.includes('step')",
+        timeout=120_000,
+    )
+    deadline = time.time() + 60
+    while _curve_points(page) < 2 and time.time() < deadline:
+        page.wait_for_timeout(200)
+    assert _curve_points(page) >= 2 and "running" in _progress(page), _progress(page)
+    page.screenshot(path=str(SHOTS / "13-train-running.png"), full_page=True)
+    page.click("#train-stop")
+    page.wait_for_function(
+        "document.querySelector('#train-progress').innerText.includes('stopped: Resume continues it')",
+        timeout=60_000,
+    )
+    stopped_at = int(re.search(r"step ([0-9,]+) of", _progress(page)).group(1).replace(",", ""))
+    page.click("#train-resume")
+    page.wait_for_function("document.querySelector('#train-progress').innerText.includes('finished')", timeout=180_000)
+    total = int(re.search(r"of ([0-9,]+)", _progress(page)).group(1).replace(",", ""))
+    assert 0 < stopped_at < total
+    assert "finished" in page.locator("#train-jobs").inner_text()
+    page.screenshot(path=str(SHOTS / "14-train-finished.png"), full_page=True)
+
+    tab(page, "Playground")
+    page.click("#variant input")
+    mine = page.get_by_role("option", name=re.compile(r"^yours · .*browser-run"))
+    assert mine.count() == 1
+    mine.click()
+    page.get_by_label("similarity").first.check()
+    page.fill("#sentence-a textarea", "A cat sits on the mat.")
+    page.fill("#sentence-b textarea", "A cat is sitting on a rug.")
+    page.click("#run")
+    page.wait_for_function("window.location.search.includes('variant=browser-run')", timeout=60_000)
+    page.wait_for_function("document.querySelector('#heatmap').innerText.includes('B·rug')", timeout=60_000)
+
+
+def test_a_run_on_an_uploaded_csv_is_scored_on_its_held_out_split_in_results(page, tmp_path):
+    import pandas as pd
+
+    from mtbert.data import read_examples
+
+    examples = read_examples(REPO / "assets" / "data" / "sts-dev.csv", "similarity")[:300]
+    path = tmp_path / "my pairs.csv"
+    columns = {"sentence1": [e.a for e in examples], "sentence2": [e.b for e in examples]}
+    pd.DataFrame(columns | {"score": [e.label for e in examples]}).to_csv(path, index=False)
+    tab(page, "Explorer")
+    page.get_by_text("Add your own dataset").click()
+    clear = page.locator("#explorer-upload button[aria-label='Clear']")
+    if clear.count():  # an earlier test's file
+        clear.click()
+    page.set_input_files("#explorer-upload input[type=file]", str(path))
+    page.wait_for_function(
+        "document.querySelector('#explorer-upload-note').innerText.includes('300 rows')", timeout=30_000
+    )
+    page.click("#explorer-upload-add")
+    page.wait_for_function(
+        "document.querySelector('#explorer-summary').innerText.includes('my pairs')", timeout=120_000
+    )
+
+    tab(page, "Train")
+    _pick(page, "#train-preset", r"^tiny$")
+    _pick(page, "#train-data", r"^my pairs$")
+    page.fill("#train-name textarea, #train-name input", "csv-run")
+    page.click("#train-start")
+    page.wait_for_function("document.querySelector('#train-message').innerText.includes('csv-run')", timeout=30_000)
+    _pick(page, "#train-run", r"^csv-run$")
+    page.wait_for_function(
+        "document.querySelector('#train-progress').innerText.includes('csv-run: finished')", timeout=180_000
+    )
+
+    tab(page, "Results")
+    page.wait_for_timeout(1000)
+    _pick(page, "#results-variant", r"csv-run")
+    _pick(page, "#results-dataset", r"^my pairs held-out$")
+    page.wait_for_function(
+        "document.querySelector('#results-note').innerText.includes('csv-run on my pairs held-out (60 rows)')",
+        timeout=60_000,
+    )
+    assert "Pearson" in page.locator("#results-note").inner_text()
+
+
+def test_the_runs_tab_draws_two_shipped_variants_and_the_trained_run(page):
+    tab(page, "Runs")
+    picker = page.locator("#runs-picker")
+    # It opens on the first two runs with logs: the two shipped variants' (one with steps, one epochs only).
+    page.wait_for_function(
+        "['multi-cross', 'single-cross'].every(n => document.querySelector('#runs-picker').innerText.includes(n))",
+        timeout=30_000,
+    )
+    picker.locator("input").click()  # opening the picker re-reads the runs: the one the Train tab finished is there
+    page.wait_for_timeout(1500)  # the choices are re-drawn once
+    page.get_by_role("option", name=re.compile(r"^browser-run$")).first.click()
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(SHOTS / "15-runs.png"), full_page=True)
+    page.wait_for_function(
+        "(() => { const p = document.querySelector('#runs-plot .js-plotly-plot');"
+        " return p && ['multi-cross', 'single-cross', 'browser-run'].every(n => p.data.some(t => t.name === n)); })()",
+        timeout=60_000,
+    )
+    note = page.locator("#runs-note").inner_text()
+    assert "single-cross: only one line per epoch survives" in note
+    page.locator("#runs-x").get_by_label("epochs").check()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SHOTS / "15-runs.png"), full_page=True)
+
+
+def test_with_training_off_the_train_tab_says_how_to_turn_it_on_and_the_api_refuses(page, app_server_int8):
+    from gradio_client import Client
+
+    errors: list[str] = []
+    other = page.context.browser.new_page(viewport={"width": 1280, "height": 900})  # the server started without it
+    other.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    other.goto(app_server_int8, wait_until="load")
+    other.wait_for_selector("#run", timeout=60_000)
+    tab(other, "Train")
+    other.wait_for_selector("#train-off", timeout=10_000)
+    assert "python app.py --allow-training" in other.locator("#train-off").inner_text()
+    assert other.locator("#train-start").count() == 0
+    other.screenshot(path=str(SHOTS / "16-train-off.png"), full_page=True)
+    other.close()
+    assert errors == []
+    assert "Traceback" not in app_server_int8.log_text()
+    with pytest.raises(Exception, match="training is off"):
+        Client(app_server_int8, verbose=False).predict("tiny", {}, api_name="/start_training")
 
 
 def test_broken_variant_is_listed_and_nothing_is_fetched_from_outside(page):

@@ -1,0 +1,128 @@
+"""The app's training runs: checks before anything starts, one run at a time with a queue, SIGKILL and a server
+restart (stopped, Resume offered), resume logging every step once, and a run on the user's own data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pandas as pd
+import pytest
+
+from mtbert.app.service import InputError
+from mtbert.app.training_jobs import FINISHED, QUEUED, RUNNING, STOPPED, TrainingJobs
+from mtbert.datasets import from_table
+from mtbert.run_log import METRICS_LOG, read_records
+from tests.test_distributed import write_preset
+
+
+@pytest.fixture
+def presets(tmp_path):
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    write_preset(folder / "tiny.toml", epochs=1, train_limit=32, log_every_steps=1)
+    # Slow enough to be caught running: 3 epochs of 160 rows a task, state saved every 4 steps.
+    write_preset(folder / "tiny-slow.toml", epochs=3, train_limit=160, log_every_steps=1, save_every_steps=4)
+    write_preset(folder / "tiny-sts.toml", epochs=1, train_limit=32, **{"heads.tasks": ["similarity"]})
+    return folder
+
+
+def jobs_in(tmp_path, presets, data, allowed=True, finished=None):
+    done = finished if finished is not None else []
+    return TrainingJobs(
+        tmp_path / "runs", [presets], data, allowed, on_finish=lambda job, folder: done.append(job.name)
+    )
+
+
+def wait(jobs, until, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        jobs.poll()
+        if until():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out: {[(j.name, j.status, j.message) for j in jobs.jobs()]}")
+
+
+@pytest.mark.parametrize(
+    ("preset", "overrides", "named"),
+    [
+        ("tiny", {"epochs": "two"}, "epochs: takes a number"),
+        ("tiny", {"epochs": 2.5}, "epochs: takes a whole number"),
+        ("tiny", {"lr": 3}, "lr: must be <= 1"),
+        ("tiny", {"lr": 0}, "lr: must be > 0"),
+        ("tiny", {"heads.pooling": "max"}, "heads.pooling: must be one of"),
+        ("tiny", {"no_such_thing": 1}, "no_such_thing: no such setting"),
+        ("tiny", {"out_dir": "/etc"}, "out_dir: no such setting (or one the Train tab sets itself)"),
+        ("tiny-sts", {"smart_tasks": ["sentiment"]}, "smart_tasks names tasks the model does not train"),
+        ("tiny", {"heads.tasks": ["sentiment", "poetry"]}, "heads.tasks: names unknown tasks ['poetry']"),
+        ("nope", {}, "unknown preset 'nope'"),
+    ],
+)
+def test_a_wrong_setting_is_named_and_nothing_starts(tmp_path, presets, small_data, preset, overrides, named):
+    jobs = jobs_in(tmp_path, presets, small_data)
+    with pytest.raises(InputError, match=named.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        jobs.submit(preset, overrides)
+    assert jobs.jobs() == [] and not list((tmp_path / "runs").glob("*"))
+
+
+def test_training_off_refuses_and_no_train_files_say_what_is_needed(tmp_path, presets, small_data):
+    with pytest.raises(InputError, match="--allow-training"):
+        jobs_in(tmp_path, presets, small_data, allowed=False).submit("tiny")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    jobs = jobs_in(tmp_path, presets, empty)
+    assert "quora-train.csv" in jobs.train_files()
+    with pytest.raises(InputError, match="CS224N train files"):
+        jobs.submit("tiny")
+
+
+def test_one_run_at_a_time_sigkill_stops_a_restart_finds_it_and_resume_logs_every_step_once(
+    tmp_path, presets, small_data
+):
+    finished: list[str] = []
+    jobs = jobs_in(tmp_path, presets, small_data, finished=finished)
+    slow, quick = jobs.submit("tiny-slow", name="slow"), jobs.submit("tiny", name="quick")
+    assert (slow.status, quick.status) == (RUNNING, QUEUED)  # two starts: one run, one waiting
+    steps = lambda: [r["step"] for r in read_records(jobs.folder("slow") / METRICS_LOG) if r["kind"] == "step"]  # noqa: E731
+    wait(jobs, lambda: len(steps()) >= 12)
+    os.kill(jobs.job("slow").pid, signal.SIGKILL)
+    wait(jobs, lambda: jobs.job("slow").status == STOPPED)
+    assert jobs.job("slow").resumable and "Resume" in jobs.job("slow").message
+    assert jobs.job("quick").status == RUNNING  # the queue moved on
+
+    restarted = jobs_in(tmp_path, presets, small_data, finished=finished)  # a new server on the same runs folder
+    assert restarted.job("slow").status == STOPPED and restarted.job("quick").status == RUNNING  # reattached
+    restarted.resume("slow")
+    assert restarted.job("slow").status == QUEUED
+    wait(restarted, lambda: all(j.status == FINISHED for j in restarted.jobs()))
+    assert sorted(finished) == ["quick", "slow"]
+    total = next(r for r in read_records(jobs.folder("slow") / METRICS_LOG) if r["kind"] == "start")["total_steps"]
+    assert steps() == list(range(1, total + 1))
+    assert (jobs.folder("slow") / "best" / "config.json").exists()
+
+
+def test_stop_saves_the_state_and_resume_finishes(tmp_path, presets, small_data):
+    jobs = jobs_in(tmp_path, presets, small_data)
+    jobs.submit("tiny-slow", name="run")
+    wait(jobs, lambda: len(read_records(jobs.folder("run") / METRICS_LOG)) >= 6)
+    jobs.stop("run")
+    wait(jobs, lambda: jobs.job("run").status == STOPPED)
+    assert jobs.job("run").returncode == 130 and (jobs.folder("run") / "state" / "state.json").exists()
+    jobs.resume("run")
+    wait(jobs, lambda: jobs.job("run").status == FINISHED)
+
+
+def test_a_run_on_the_users_dataset_holds_out_a_dev_split_and_is_scored_on_it(tmp_path, presets, small_data):
+    rows = pd.read_csv(small_data / "sts-train.csv", sep="\t").head(100)
+    dataset = from_table("my-sts", rows[["sentence1", "sentence2", "similarity"]], task="similarity")
+    jobs = jobs_in(tmp_path, presets, small_data)
+    with pytest.raises(InputError, match="sst_phrases"):
+        jobs.submit("tiny", {"sst_phrases": True}, dataset=dataset)
+    job = jobs.submit("tiny", {}, name="mine", dataset=dataset, held_out=0.25)
+    wait(jobs, lambda: jobs.job("mine").status == FINISHED)
+    held = jobs.held_out_dataset(job)
+    assert held is not None and len(held) == 25 and held.task == "similarity"
+    metrics = (jobs.folder("mine") / "best" / "metrics.json").read_text()
+    assert "sts_pearson" in metrics and "sst_acc" not in metrics
