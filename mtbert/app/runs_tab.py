@@ -209,6 +209,13 @@ def build(store: VariantStore, extra: RunFolders | None = None, picked: list[str
 
     for trigger in (runs.change, x_axis.change):
         trigger(show, [runs, x_axis], [plot, note, seen], api_visibility="private")
-    timer.tick(refresh, [runs, x_axis, seen], [plot, note, seen], api_visibility="private", show_progress="hidden")
+    timer.tick(
+        refresh,
+        [runs, x_axis, seen],
+        [plot, note, seen],
+        api_visibility="private",
+        show_progress="hidden",
+        concurrency_limit=None,  # reads two file sizes; redraws only when a picked run logged
+    )
     runs.focus(lambda: gr.update(choices=with_logs_first(folders())), None, runs, api_visibility="private")
     return {"runs": runs, "x_axis": x_axis, "plot": plot, "note": note, "show": show}

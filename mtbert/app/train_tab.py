@@ -299,11 +299,14 @@ def _wire_watch(
     store: VariantStore, jobs: TrainingJobs, watch: Watch, playground: PlaygroundTab, compare: CompareTab, tabs: gr.Tabs
 ) -> None:
     def tick(chosen: str, last: tuple) -> tuple[Any, ...]:
+        if not jobs.jobs():
+            return (gr.skip(),) * 6
         finished = jobs.poll()
         state = (tuple(tuple(r) for r in jobs_table(jobs)), chosen)
         if state == tuple(last or ()) and not finished:
             return (gr.skip(),) * 6
-        picked = chosen or next((j.name for j in jobs.jobs() if j.status == RUNNING), None)
+        running = [j.name for j in jobs.jobs() if j.status == RUNNING]
+        picked = chosen or next(iter(running + [j.name for j in jobs.jobs()]), None)  # a reloaded page reattaches
         figure = curves_figure([read_run(picked, jobs.folder(picked))]) if picked else None
         shown = [j.name for j in jobs.jobs()]
         return (
@@ -321,6 +324,7 @@ def _wire_watch(
         [watch.table, watch.progress, watch.curves, watch.run, playground.variant, watch.seen],
         api_visibility="private",
         show_progress="hidden",
+        concurrency_limit=None,  # a cheap poll: it never waits behind (or holds up) a model's work
     )
     watch.run.input(
         lambda c: (progress_html(jobs, c), curves_figure([read_run(c, jobs.folder(c))]) if c else None),

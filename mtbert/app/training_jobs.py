@@ -165,11 +165,12 @@ class TrainingJobs:
         """Find the runs a previous server left; a run whose process is gone is stopped, Resume offered."""
         for path in sorted(self.runs_dir.glob(f"*/{JOB_FILE}")) if self.runs_dir.is_dir() else []:
             job = Job.from_json(read_json(path))
-            if job.status == RUNNING and not pid_alive(job.pid, str(self.folder(job.name) / RECIPE_FILE)):
-                job.status, job.pid = STOPPED, None
-                job.message = "the server stopped while it ran: Resume continues it from its last saved state"
-                self._save(job)
             self._jobs[job.name] = job
+            if job.status == RUNNING and not pid_alive(job.pid, str(self.folder(job.name) / RECIPE_FILE)):
+                self._ended(job, -1)  # finished while no server watched it, or stopped with the server
+                if job.status == STOPPED:
+                    job.message = "the server stopped while it ran: Resume continues it from its last saved state"
+                    self._save(job)
 
     def _save(self, job: Job) -> None:
         write_json_atomic(self.folder(job.name) / JOB_FILE, asdict(job))

@@ -1,5 +1,6 @@
 """The app's training runs: checks before anything starts, one run at a time with a queue, SIGKILL and a server
-restart (stopped, Resume offered), resume logging every step once, and a run on the user's own data."""
+restart (stopped, Resume offered), resume logging every step once. Stop (SIGTERM), Resume and a run on the user's
+own data are driven from the browser (tests/app/test_app_browser.py)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,17 @@ def test_a_wrong_setting_is_named_and_nothing_starts(tmp_path, presets, small_da
     assert jobs.jobs() == [] and not list((tmp_path / "runs").glob("*"))
 
 
+def test_a_run_on_the_users_dataset_refuses_what_belongs_to_the_cs224n_files(tmp_path, presets, small_data):
+    rows = pd.read_csv(small_data / "sts-train.csv", sep="\t").head(100)
+    dataset = from_table("my-sts", rows[["sentence1", "sentence2", "similarity"]], task="similarity")
+    jobs = jobs_in(tmp_path, presets, small_data)
+    with pytest.raises(InputError, match="sst_phrases"):
+        jobs.submit("tiny", {"sst_phrases": True}, dataset=dataset)
+    with pytest.raises(InputError, match="distill_targets"):
+        jobs.submit("tiny", {"distill_targets": "assets/distill/ensemble"}, dataset=dataset)
+    assert jobs.jobs() == []
+
+
 def test_training_off_refuses_and_no_train_files_say_what_is_needed(tmp_path, presets, small_data):
     with pytest.raises(InputError, match="--allow-training"):
         jobs_in(tmp_path, presets, small_data, allowed=False).submit("tiny")
@@ -83,7 +95,7 @@ def test_one_run_at_a_time_sigkill_stops_a_restart_finds_it_and_resume_logs_ever
 ):
     finished: list[str] = []
     jobs = jobs_in(tmp_path, presets, small_data, finished=finished)
-    slow, quick = jobs.submit("tiny-slow", name="slow"), jobs.submit("tiny", name="quick")
+    slow, quick = jobs.submit("tiny-slow", name="slow"), jobs.submit("tiny-slow", name="quick")
     assert (slow.status, quick.status) == (RUNNING, QUEUED)  # two starts: one run, one waiting
     steps = lambda: [r["step"] for r in read_records(jobs.folder("slow") / METRICS_LOG) if r["kind"] == "step"]  # noqa: E731
     wait(jobs, lambda: len(steps()) >= 12)
@@ -94,6 +106,7 @@ def test_one_run_at_a_time_sigkill_stops_a_restart_finds_it_and_resume_logs_ever
 
     restarted = jobs_in(tmp_path, presets, small_data, finished=finished)  # a new server on the same runs folder
     assert restarted.job("slow").status == STOPPED and restarted.job("quick").status == RUNNING  # reattached
+    assert restarted.job("quick").pid == jobs.job("quick").pid
     restarted.resume("slow")
     assert restarted.job("slow").status == QUEUED
     wait(restarted, lambda: all(j.status == FINISHED for j in restarted.jobs()))
@@ -101,28 +114,6 @@ def test_one_run_at_a_time_sigkill_stops_a_restart_finds_it_and_resume_logs_ever
     total = next(r for r in read_records(jobs.folder("slow") / METRICS_LOG) if r["kind"] == "start")["total_steps"]
     assert steps() == list(range(1, total + 1))
     assert (jobs.folder("slow") / "best" / "config.json").exists()
-
-
-def test_stop_saves_the_state_and_resume_finishes(tmp_path, presets, small_data):
-    jobs = jobs_in(tmp_path, presets, small_data)
-    jobs.submit("tiny-slow", name="run")
-    wait(jobs, lambda: len(read_records(jobs.folder("run") / METRICS_LOG)) >= 6)
-    jobs.stop("run")
-    wait(jobs, lambda: jobs.job("run").status == STOPPED)
-    assert jobs.job("run").returncode == 130 and (jobs.folder("run") / "state" / "state.json").exists()
-    jobs.resume("run")
-    wait(jobs, lambda: jobs.job("run").status == FINISHED)
-
-
-def test_a_run_on_the_users_dataset_holds_out_a_dev_split_and_is_scored_on_it(tmp_path, presets, small_data):
-    rows = pd.read_csv(small_data / "sts-train.csv", sep="\t").head(100)
-    dataset = from_table("my-sts", rows[["sentence1", "sentence2", "similarity"]], task="similarity")
-    jobs = jobs_in(tmp_path, presets, small_data)
-    with pytest.raises(InputError, match="sst_phrases"):
-        jobs.submit("tiny", {"sst_phrases": True}, dataset=dataset)
-    job = jobs.submit("tiny", {}, name="mine", dataset=dataset, held_out=0.25)
-    wait(jobs, lambda: jobs.job("mine").status == FINISHED)
-    held = jobs.held_out_dataset(job)
-    assert held is not None and len(held) == 25 and held.task == "similarity"
-    metrics = (jobs.folder("mine") / "best" / "metrics.json").read_text()
-    assert "sts_pearson" in metrics and "sst_acc" not in metrics
+    # A run that finished while no server watched it is found finished, not stopped.
+    again = jobs_in(tmp_path, presets, small_data)
+    assert again.job("quick").status == FINISHED
