@@ -228,7 +228,8 @@ def _form(store: VariantStore, jobs: TrainingJobs) -> Form:
         held_out = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Held-out share (your data)")
     missing = jobs.train_files()
     own = "A preset that names its own data_dir still trains."
-    gr.Markdown(f"**No CS224N train files here.** {missing} {own}" if missing else "", elem_id="train-data-note")
+    shown = f"**No CS224N train files here.** {missing.rstrip('.')}. {own}" if missing else ""
+    gr.Markdown(shown, elem_id="train-data-note")
     built: dict[str, Any] = {}
     raw = jobs.preset_config(first) if first else {}
     for group in dict.fromkeys(group_of(s) for s in specs):
