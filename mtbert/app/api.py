@@ -221,8 +221,7 @@ def _training(store: VariantStore, jobs: TrainingJobs) -> list[Any]:
     ) -> dict[str, Any]:
         """Queue a run of ``preset`` with ``overrides`` (dotted settings: {"epochs": 2, "heads.pooling": "mean"}) on
         the CS224N train files or on a labelled dataset the app has opened (its dev split ``dev``, else ``held_out`` of
-        its rows). A wrong setting is named before anything starts."""
-        refuse_when_off()
+        its rows). A wrong setting is named before anything starts (start_run refuses when training is off)."""
         return start_run(store, jobs, preset, overrides or {}, name, data, held_out, dev)
 
     @user_errors
