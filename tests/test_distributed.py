@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 
 from mtbert.data import Batch
 from mtbert.distributed import Workers
+from tests.launcher import TrainProcess
 from tests.tiny import tiny_backbone
 from tests.tolerances import TWO_PROCESSES
 
@@ -66,16 +67,17 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
 
 
-def launch(preset: Path, data: Path, out: Path, processes: int, *extra: str) -> subprocess.Popen:
-    """``python -m train.train`` (1 process) or ``accelerate launch --multi_gpu --num_processes N -m train.train``."""
-    train = ["-m", "train.train", "--config", str(preset), "--data-dir", str(data), "--out", str(out), *extra]
+def launch(preset: Path, data: Path, out: Path, processes: int, *extra: str) -> subprocess.Popen | TrainProcess:
+    """``train.train`` in a process of its own (1 process: forked from tests.launcher's server, which has imported
+    it) or ``accelerate launch --multi_gpu --num_processes N -m train.train``; its output goes to ``<out>.log``."""
+    args = ["--config", str(preset), "--data-dir", str(data), "--out", str(out), *extra]
+    log = out.parent / f"{out.name}.log"
     if processes == 1:
-        command = [sys.executable, *train]
-    else:
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes)]
-        command += ["--main_process_port", str(_free_port()), *train]
-    log = open(out.parent / f"{out.name}.log", "ab")  # noqa: SIM115
-    return subprocess.Popen(command, cwd=REPO, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+        return TrainProcess(args, log, REPO, _env())
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes)]
+    command += ["--main_process_port", str(_free_port()), "-m", "train.train", *args]
+    with open(log, "ab") as output:
+        return subprocess.Popen(command, cwd=REPO, env=_env(), stdout=output, stderr=subprocess.STDOUT)
 
 
 def _free_port() -> int:
@@ -86,7 +88,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def finish(process: subprocess.Popen, timeout: float = 300) -> int:
+def finish(process: subprocess.Popen | TrainProcess, timeout: float = 300) -> int:
     return process.wait(timeout=timeout)
 
 
@@ -111,8 +113,8 @@ def test_shards_cover_the_batch_once_with_shares_that_sum_to_one():
 CASES = {
     # Joint steps with PCGrad: each task's shared gradient is summed over processes before surgery.
     "joint-pcgrad-uncertainty": dict(schedule="joint", gradient_surgery="pcgrad", loss_weighting="uncertainty"),
-    # One task per step: the other heads get no gradient; the last batch of 13 rows splits 6 / 7.
-    "sequential-lora": dict(schedule="sequential"),
+    # One task per step: the other heads get no gradient; the last batch of 13 rows splits 6 / 7. The backbone is
+    # frozen (LoRA's all-reduce is the joint case's), so only the heads train.
     "sequential-frozen": {"schedule": "sequential", "finetune.mode": "frozen"},
 }
 
