@@ -38,7 +38,8 @@ class CheckpointError(ValueError):
 
 
 class BackboneCache:
-    """Keeps each pretrained backbone in memory once; every model gets its own copy, never a disk reload."""
+    """Keeps each pretrained backbone in memory once; every model gets its own copy, never a disk reload. Models
+    that never change their backbone's weights (frozen or LoRA, at inference) share the cache's tensors."""
 
     def __init__(self) -> None:
         self._backbones: dict[str, tuple[MiniBert, PreTrainedTokenizerBase]] = {}
@@ -48,10 +49,16 @@ class BackboneCache:
             self._backbones[name] = load_backbone(name)
         return self._backbones[name]
 
-    def get(self, name: str) -> tuple[MiniBert, PreTrainedTokenizerBase]:
-        """A private copy of the pretrained backbone, and the shared tokenizer."""
+    def get(self, name: str, share_weights: bool = False) -> tuple[MiniBert, PreTrainedTokenizerBase]:
+        """A private copy of the pretrained backbone, and the shared tokenizer. With ``share_weights``, the copy's
+        modules are its own (adapters and hooks stay private) but its parameters and buffers are the cache's
+        tensors: cheap to make, and N models hold one backbone's weights. Its holder must not change them (merging
+        LoRA into them included: copy the model first)."""
         backbone, tokenizer = self._loaded(name)
-        return copy.deepcopy(backbone), tokenizer
+        if not share_weights:
+            return copy.deepcopy(backbone).requires_grad_(True), tokenizer
+        shared = {id(t): t for t in [*backbone.parameters(), *backbone.buffers()]}
+        return copy.deepcopy(backbone, shared), tokenizer
 
     def tokenizer(self, name: str) -> PreTrainedTokenizerBase:
         """Only the tokenizer (for fully fine-tuned checkpoints, which carry their own encoder weights)."""
@@ -213,7 +220,8 @@ def _load_multitask(directory: Path, config: dict[str, Any], cache: BackboneCach
         tokenizer = cache.tokenizer(name) if cache else load_backbone(name, pretrained=False)[1]
         backbone = MiniBert(bert_config)
     else:
-        backbone, tokenizer = cache.get(name) if cache else load_backbone(name)
+        # frozen and LoRA backbones keep the pretrained weights, which the cache's other models share
+        backbone, tokenizer = cache.get(name, share_weights=True) if cache else load_backbone(name)
         if to_dict(backbone.config) != to_dict(bert_config):
             raise CheckpointError(f"{directory}: backbone {name!r} does not match the checkpoint's bert_config")
     model = MultitaskModel(backbone, tokenizer, heads, finetune, name, config.get("max_length", 128))

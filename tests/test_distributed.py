@@ -16,9 +16,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from mtbert.app.launcher import ModuleProcess
 from mtbert.data import Batch
 from mtbert.distributed import Workers
-from tests.launcher import TrainProcess
 from tests.tiny import tiny_backbone
 from tests.tolerances import TWO_PROCESSES
 
@@ -67,13 +67,14 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
 
 
-def launch(preset: Path, data: Path, out: Path, processes: int, *extra: str) -> subprocess.Popen | TrainProcess:
-    """``train.train`` in a process of its own (1 process: forked from tests.launcher's server, which has imported
-    it) or ``accelerate launch --multi_gpu --num_processes N -m train.train``; its output goes to ``<out>.log``."""
+def launch(preset: Path, data: Path, out: Path, processes: int, *extra: str) -> subprocess.Popen | ModuleProcess:
+    """``train.train`` in a process of its own (1 process: forked by mtbert.app.launcher from a server that has
+    imported it) or ``accelerate launch --multi_gpu --num_processes N -m train.train``; its output goes to
+    ``<out>.log``."""
     args = ["--config", str(preset), "--data-dir", str(data), "--out", str(out), *extra]
     log = out.parent / f"{out.name}.log"
     if processes == 1:
-        return TrainProcess(args, log, REPO, _env())
+        return ModuleProcess(args, log, REPO, _env(), threads=1)
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes)]
     command += ["--main_process_port", str(_free_port()), "-m", "train.train", *args]
     with open(log, "ab") as output:
@@ -88,7 +89,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def finish(process: subprocess.Popen | TrainProcess, timeout: float = 300) -> int:
+def finish(process: subprocess.Popen | ModuleProcess, timeout: float = 300) -> int:
     return process.wait(timeout=timeout)
 
 

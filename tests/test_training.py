@@ -256,18 +256,17 @@ def test_build_model_uses_given_tasks(small_data, tmp_path):
 
 
 def test_sigterm_saves_state_and_the_cli_resumes(small_data, tmp_path):
+    """``python -m train.train`` as its own process (forked from a server that has imported it, as the app starts
+    runs): SIGTERM saves the state and exits 130; ``--resume`` finishes the run."""
     import signal
-    import subprocess
-    import sys
     import time
     from pathlib import Path
 
+    from mtbert.app.launcher import ModuleProcess
+
     repo = Path(__file__).resolve().parent.parent
     out = tmp_path / "killed"
-    command = [
-        sys.executable,
-        "-m",
-        "train.train",
+    argv = [
         "--config",
         "train/configs/sts-cross-lora.toml",
         "--data-dir",
@@ -282,19 +281,19 @@ def test_sigterm_saves_state_and_the_cli_resumes(small_data, tmp_path):
         "mode=multi",
         f"backbone={tiny_backbone()}",
     ]
-    process = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    process = ModuleProcess(argv, first, repo, {"HF_HUB_OFFLINE": "1"}, threads=1)
     deadline = time.time() + 120
     while not (out / "state" / "state.json").exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr[-2000:]
-    assert "--resume" in stderr
+    assert process.wait(timeout=60) == 130, first.read_text()[-2000:]
+    assert "--resume" in first.read_text()
     state = json.loads((out / "state" / "state.json").read_text())
     assert state["epoch"] * 20 + state["step_in_epoch"] < 40  # stopped before the end
-    resumed = subprocess.run([*command, "--resume"], cwd=repo, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming" in resumed.stdout
+    resumed = ModuleProcess([*argv, "--resume"], second, repo, {"HF_HUB_OFFLINE": "1"}, threads=1)
+    assert resumed.wait(timeout=300) == 0, second.read_text()[-2000:]
+    assert "resuming" in second.read_text()
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in log] == [1, 2]  # every epoch logged once across the kill
     best = max(e["dev"]["sts_pearson"] for e in log)

@@ -4,6 +4,7 @@ predictions on any dataset (shipped files, else the disk cache, else computed on
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
@@ -45,8 +46,8 @@ def quantized(model: Model) -> Model:
         return SingleTaskModels({task: quantized(m) for task, m in model.models.items()})  # type: ignore[misc]
     if isinstance(model, EnsembleModel):
         return EnsembleModel({name: quantized(m) for name, m in model.members.items()})  # type: ignore[misc]
-    merged = merge_lora(model.eval())
-    return torch.ao.quantization.quantize_dynamic(merged, {torch.nn.Linear}, dtype=torch.qint8).eval()
+    merged = merge_lora(copy.deepcopy(model).eval())  # a copy: its base weights are shared with other models
+    return torch.ao.quantization.quantize_dynamic(merged, {torch.nn.Linear}, dtype=torch.qint8, inplace=True).eval()
 
 
 class VariantStore:

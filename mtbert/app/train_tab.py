@@ -314,7 +314,9 @@ def _wire_watch(
             jobs_table(jobs),
             progress_html(jobs, picked),
             figure,
-            gr.update(choices=shown, value=picked),
+            # The picked run is set only on a page that has none: a tick computed before a user's pick (or a
+            # Start's) must not undo it when it lands after.
+            gr.update(choices=shown, value=picked) if not chosen else gr.update(choices=shown),
             gr.update(choices=variant_choices(store)) if finished else gr.skip(),  # a new model in the picker
             state,
         )

@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mtbert import tasks as task_registry
+from mtbert.app.launcher import ModuleProcess, warm_up
 from mtbert.app.service import InputError
 from mtbert.app.train_form import build_config
 from mtbert.config import TrainConfig, from_dict
@@ -58,6 +58,7 @@ class Job:
     status: str = QUEUED
     resume: bool = False  # start the next process with --resume
     pid: int | None = None
+    pid_started: str | None = None  # the process's start time, so that a reused pid is not taken for it
     returncode: int | None = None
     created: float = field(default_factory=time.time)
     started: float | None = None
@@ -73,19 +74,26 @@ class Job:
         return self.status in (STOPPED, FAILED)
 
 
-def pid_alive(pid: int | None, marker: str) -> bool:
-    """Whether process ``pid`` runs and its command line holds ``marker`` (the run's recipe path)."""
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from ``/proc``); None where that cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+
+
+def pid_alive(pid: int | None, started: str | None) -> bool:
+    """Whether process ``pid`` runs and is the process that started at ``started`` (not a later one that reuses
+    its pid); with no start time known, whether any process has that pid."""
     if not pid:
         return False
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        os.kill(pid, 0)
     except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True  # no /proc: trust the pid
-    return marker in cmdline
+        return False
+    now = process_start(pid)
+    return started is None or now is None or now == started
 
 
 def available_presets(folders: list[Path]) -> dict[str, Path]:
@@ -118,9 +126,11 @@ class TrainingJobs:
         self.preset_dirs = [PRESETS, *(preset_dirs or [])]
         self.on_finish = on_finish
         self._lock = threading.RLock()
-        self._processes: dict[str, subprocess.Popen] = {}
+        self._processes: dict[str, ModuleProcess] = {}
         self._jobs: dict[str, Job] = {}
         self._load()
+        if allowed:
+            warm_up()  # the first Start then forks a process that has imported the trainer already
         atexit.register(self.shutdown)
 
     # ----- what is there --------------------------------------------------------------------------------
@@ -166,7 +176,7 @@ class TrainingJobs:
         for path in sorted(self.runs_dir.glob(f"*/{JOB_FILE}")) if self.runs_dir.is_dir() else []:
             job = Job.from_json(read_json(path))
             self._jobs[job.name] = job
-            if job.status == RUNNING and not pid_alive(job.pid, str(self.folder(job.name) / RECIPE_FILE)):
+            if job.status == RUNNING and not pid_alive(job.pid, job.pid_started):
                 self._ended(job, -1)  # finished while no server watched it, or stopped with the server
                 if job.status == STOPPED:
                     job.message = "the server stopped while it ran: Resume continues it from its last saved state"
@@ -275,13 +285,11 @@ class TrainingJobs:
 
     def _launch(self, job: Job) -> None:
         folder = self.folder(job.name)
-        command = [sys.executable, "-m", "train.train", "--config", str(folder / RECIPE_FILE)]
-        command += ["--resume"] if job.resume else []
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-        with open(folder / OUTPUT_FILE, "ab") as output:
-            process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
+        argv = ["--config", str(folder / RECIPE_FILE), *(["--resume"] if job.resume else [])]
+        process = ModuleProcess(argv, folder / OUTPUT_FILE, REPO)
         self._processes[job.name] = process
         job.status, job.pid, job.started, job.returncode, job.ended = RUNNING, process.pid, time.time(), None, None
+        job.pid_started = process_start(process.pid)
         job.message = "resumed from its last saved state" if job.resume else ""
         self._save(job)
 
@@ -340,13 +348,13 @@ class TrainingJobs:
         process = self._processes.get(job.name)
         if process is not None:
             return process.poll()
-        if pid_alive(job.pid, str(self.folder(job.name) / RECIPE_FILE)):
+        if pid_alive(job.pid, job.pid_started):
             return None  # a process a previous server started: still running
         return -1
 
     def _ended(self, job: Job, code: int) -> None:
         self._processes.pop(job.name, None)
-        job.returncode, job.ended, job.pid = code, time.time(), None
+        job.returncode, job.ended, job.pid, job.pid_started = code, time.time(), None, None
         folder = self.folder(job.name)
         config = from_dict(TrainConfig, read_preset(folder / RECIPE_FILE))
         if code in (0, -1) and is_finished(folder, config):  # -1: a process an earlier server started

@@ -150,6 +150,36 @@ def test_backbone_cache_reads_each_backbone_from_disk_once(monkeypatch):
     assert all((a == b).all() for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True))
 
 
+def test_lora_models_share_the_backbones_weights_and_int8_merging_one_leaves_the_others(tmp_path):
+    """Two LoRA checkpoints loaded through one cache hold the same base tensors (one backbone in memory, not one a
+    model); quantising one to int8 folds its adapters into a copy, so the other answers as before, and a private
+    copy from the cache still has the pretrained weights."""
+    import torch
+
+    from mtbert.app.store import quantized
+    from mtbert.checkpoint import BackboneCache, load, save_checkpoint
+
+    cache = BackboneCache()
+    pristine = {k: v.clone() for k, v in cache.get("minilm-l6")[0].state_dict().items()}
+    for name, seed in (("a", 0), ("b", 1)):
+        model = make_model(cache, tasks=["sentiment"])
+        torch.manual_seed(seed)
+        for key, tensor in model.named_parameters():
+            if "lora_B" in key:  # B starts at zero: make the adapters change the outputs
+                tensor.data.normal_(0.0, 0.05)
+        save_checkpoint(model, tmp_path / name)
+    a, b = load(tmp_path / "a", cache), load(tmp_path / "b", cache)
+    query = "blocks.0.attention.query.base_layer.weight"
+    assert a.backbone.get_parameter(query).data_ptr() == b.backbone.get_parameter(query).data_ptr()
+    sentences = ["a gripping, beautifully made film", "dull and far too long"]
+    before = b.predict_sentiment(sentences)
+    int8 = quantized(a)
+    assert isinstance(int8, type(a)) and int8 is not a
+    assert b.predict_sentiment(sentences).tolist() == before.tolist()
+    private = cache.get("minilm-l6")[0].state_dict()
+    assert all(torch.equal(private[k], v) for k, v in pristine.items())
+
+
 def test_confusion_counts_sentiment_classes_from_the_file():
     from mtbert.app.service import confusion_from_predictions
 
