@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -187,15 +192,83 @@ def training_presets(tmp_path_factory: pytest.TempPathFactory, small_data: Path)
     return folder
 
 
+class InBackground:
+    """A context manager entered in a thread of its own: an app server starts (its imports take a core for about
+    20 s) while tests run, and a fixture waits for it only when a test needs it."""
+
+    def __init__(self, make: Callable[[], AbstractContextManager[Any]]) -> None:
+        self._ready, self._done = threading.Event(), threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(make,), daemon=True)
+        self._thread.start()
+
+    def _run(self, make: Callable[[], AbstractContextManager[Any]]) -> None:
+        try:
+            with make() as value:
+                self._value = value
+                self._ready.set()
+                self._done.wait()
+        except BaseException as err:  # noqa: BLE001 - handed to the test that waits for it
+            self._error = err
+            self._ready.set()
+
+    def get(self, timeout: float = 300) -> Any:
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"not started within {timeout} s")
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join(60)
+
+
+def _needed(session: pytest.Session, fixture: str) -> bool:
+    return any(fixture in getattr(item, "fixturenames", ()) for item in session.items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def early_servers(request: pytest.FixtureRequest) -> Iterator[dict[str, InBackground]]:
+    """The servers that need nothing the session builds, started as the session starts: the golden answers' app
+    on the shipped assets (tests/golden)."""
+    started: dict[str, InBackground] = {}
+    if _needed(request.session, "answers"):
+        from mtbert.layout import ASSETS
+        from tests.golden.api_answers import serve_golden_app
+
+        started["golden"] = InBackground(lambda: serve_golden_app(ASSETS))
+    yield started
+    for server in started.values():
+        server.close()
+
+
 @pytest.fixture(scope="session")
-def app_server(app_assets: Path, user_models: Path, training_presets: Path, tmp_path_factory: pytest.TempPathFactory):
+def app_server(
+    app_assets: Path,
+    user_models: Path,
+    training_presets: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+):
     """``python app.py`` on the test assets and the user's runs, training on (``--allow-training``, with the tiny
-    preset), on a free port; yields its URL (with ``.log``, the server's log)."""
+    preset), on a free port; yields its URL (with ``.log``, the server's log). The int8 server starts beside it."""
+    if _needed(request.session, "app_server_int8"):
+        request.getfixturevalue("int8_server_start")
     extra = ("--models", str(user_models), "--allow-training", "--presets", str(training_presets))
     yield from _serve(app_assets, tmp_path_factory.mktemp("app"), *extra)
 
 
 @pytest.fixture(scope="session")
-def app_server_int8(app_assets: Path, tmp_path_factory: pytest.TempPathFactory):
+def int8_server_start(app_assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InBackground]:
+    folder = tmp_path_factory.mktemp("app-int8")
+    server = InBackground(lambda: contextlib.contextmanager(_serve)(app_assets, folder, "--precision", "int8"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def app_server_int8(int8_server_start: InBackground) -> AppServer:
     """``python app.py --precision int8`` on the test assets (training off, as by default)."""
-    yield from _serve(app_assets, tmp_path_factory.mktemp("app-int8"), "--precision", "int8")
+    return int8_server_start.get()

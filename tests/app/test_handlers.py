@@ -182,20 +182,23 @@ def test_links_fill_the_playground_and_tables_export_as_csv(store, tmp_path):
 
 
 @pytest.mark.numerics
-def test_int8_serving_quantises_and_keeps_predictions_close(app_assets):
+def test_int8_serving_quantises_and_keeps_predictions_close():
+    """On the shipped multi-cross (a trained model: the test assets' heads are random)."""
     import torch
 
-    fp32, int8 = VariantStore(app_assets), VariantStore(app_assets, precision="int8")
+    from mtbert.layout import ASSETS
+
+    fp32, int8 = VariantStore(ASSETS), VariantStore(ASSETS, precision="int8")
     model = int8.model("multi-cross")
     assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in model.modules())
     assert not any("lora_" in name for name, _ in model.named_modules())
     a = fp32.model("multi-cross").predict_similarity(*PAIR)
     b = model.predict_similarity(*PAIR)
-    assert abs(float(a[0]) - float(b[0])) < 1.0
+    assert abs(float(a[0]) - float(b[0])) < 0.5, (a, b)
     spans, note = playground.saliency(int8, "similarity", *PAIR, "multi-cross")
     assert spans == [] and "fp32" in note
     with pytest.raises(ValueError, match="precision"):
-        VariantStore(app_assets, precision="fp8")
+        VariantStore(ASSETS, precision="fp8")
 
 
 def test_the_grid_file_is_named_by_its_content_and_never_rewritten(store):

@@ -8,29 +8,39 @@ import base64
 import gzip
 import io
 import json
+import os
 
 import numpy as np
 import pytest
 
-from mtbert.layout import ASSETS
 from tests.golden.api_answers import (
     GOLDEN,
     MOVED,
+    PATH_VARIANTS,
     PNG,
     collect,
     differences,
     moved_answers,
-    serve_golden_app,
 )
 
 pytestmark = pytest.mark.numerics
 
 
+# ``MTBERT_GOLDEN_SCOPE=paths`` asks only the questions of the variants that carry the endpoints' code paths
+# (PATH_VARIANTS, every endpoint) and of the moved copies: CI's second pass on ATen's plain kernels checks those,
+# the first pass every shipped variant's predictions too.
+SCOPE = os.environ.get("MTBERT_GOLDEN_SCOPE", "all")
+
+
 @pytest.fixture(scope="module")
-def answers() -> dict:
-    """One app on a copy of the shipped assets (plus the moved-bias variants): every question asked once."""
-    with serve_golden_app(ASSETS) as (url, variants):
-        return collect(url, variants, extra=list(MOVED))
+def answers(early_servers) -> dict:
+    """One app on a copy of the shipped assets (plus the moved-bias variants; started as the session starts, see
+    tests/conftest.py): every question asked once."""
+    if SCOPE not in ("all", "paths"):
+        raise ValueError(f"MTBERT_GOLDEN_SCOPE must be 'all' or 'paths', got {SCOPE!r}")
+    url, variants = early_servers["golden"].get()
+    asked = variants if SCOPE == "all" else [v for v in PATH_VARIANTS if v in variants]
+    return collect(url, asked, extra=list(MOVED))
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +50,11 @@ def golden() -> dict:
 
 def test_every_endpoint_answers_as_recorded(answers, golden):
     shipped = {k: v for k, v in answers.items() if not any(k.startswith(f"{name}/") for name in MOVED)}
-    assert set(shipped) == set(golden)
+    if SCOPE == "all":
+        assert set(shipped) == set(golden)
+    else:
+        assert set(shipped) <= set(golden) and len(shipped) >= 50
+        golden = {k: golden[k] for k in shipped}
     diffs = differences(golden, shipped)
     assert not diffs, "\n".join(diffs[:20])
 
