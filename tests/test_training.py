@@ -45,13 +45,14 @@ def _mse(model, data_dir):
 
 
 def test_tiny_run_lowers_the_loss(small_data, tmp_path, backbone_cache):
-    cfg = config(small_data, tmp_path / "run", epochs=4, lr=3e-3, backbone="minilm-l6")  # learning: pretrained
+    # learning needs pretrained weights: MiniLM-L3 (paraphrase-MiniLM-L3-v2), at half MiniLM-L6's cost
+    cfg = config(small_data, tmp_path / "run", epochs=3, lr=1e-2, backbone="minilm-l3")
     before = _mse(training.build_model(cfg, ["similarity"]), small_data)
     best = train(cfg)
     after = _mse(load(best, backbone_cache), small_data)
-    assert after < 0.7 * before
+    assert after < 0.7 * before, (before, after)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert [e["epoch"] for e in log] == [1, 2, 3, 4] and "sts_pearson" in log[0]["dev"]
+    assert [e["epoch"] for e in log] == [1, 2, 3] and "sts_pearson" in log[0]["dev"]
     metrics = json.loads((best / "metrics.json").read_text())
     assert metrics["trainable_parameters"] > 0 and metrics["seed"] == cfg.seed
     assert json.loads((best / "config.json").read_text())["data_sha256"]["sts-train.csv"]
