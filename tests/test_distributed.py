@@ -11,7 +11,6 @@ import time
 import tomllib
 from pathlib import Path
 
-import psutil
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -67,14 +66,41 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
 
 
-def launch(preset: Path, data: Path, out: Path, processes: int, *extra: str) -> subprocess.Popen | ModuleProcess:
-    """``train.train`` in a process of its own (1 process: forked by mtbert.app.launcher from a server that has
-    imported it) or ``accelerate launch --multi_gpu --num_processes N -m train.train``; its output goes to
-    ``<out>.log``."""
+class Ranks:
+    """``train.train`` as N ranks forked by mtbert.app.launcher, each with the environment torchrun gives a rank
+    (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): accelerate's PartialState forms the gloo group from
+    it as it does under ``accelerate launch``, without the launcher's process and the ranks' imports."""
+
+    def __init__(self, args: list[str], log: Path, processes: int) -> None:
+        port = str(_free_port())
+        world = {"WORLD_SIZE": str(processes), "LOCAL_WORLD_SIZE": str(processes), "MASTER_ADDR": "127.0.0.1"}
+        world["MASTER_PORT"] = port
+        self.ranks = [
+            ModuleProcess(args, log, REPO, {**_env(), **world, "RANK": str(r), "LOCAL_RANK": str(r)})
+            for r in range(processes)
+        ]
+
+    def poll(self) -> int | None:
+        codes = [rank.poll() for rank in self.ranks]
+        return None if None in codes else next((c for c in codes if c != 0), 0)
+
+    def wait(self, timeout: float | None = None) -> int:
+        codes = [rank.wait(timeout) for rank in self.ranks]
+        return next((c for c in codes if c != 0), 0)
+
+
+def launch(
+    preset: Path, data: Path, out: Path, processes: int, *extra: str, accelerate_cli: bool = False
+) -> subprocess.Popen | ModuleProcess | Ranks:
+    """``train.train`` in processes of their own, its output in ``<out>.log``: one process, or ``processes`` ranks,
+    forked by mtbert.app.launcher from a server that has imported it; with ``accelerate_cli``, the README's
+    ``accelerate launch --multi_gpu --num_processes N -m train.train``."""
     args = ["--config", str(preset), "--data-dir", str(data), "--out", str(out), *extra]
     log = out.parent / f"{out.name}.log"
     if processes == 1:
         return ModuleProcess(args, log, REPO, _env(), threads=1)
+    if not accelerate_cli:
+        return Ranks(args, log, processes)
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes)]
     command += ["--main_process_port", str(_free_port()), "-m", "train.train", *args]
     with open(log, "ab") as output:
@@ -89,12 +115,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def finish(process: subprocess.Popen | ModuleProcess, timeout: float = 300) -> int:
+def finish(process: subprocess.Popen | ModuleProcess | Ranks, timeout: float = 300) -> int:
     return process.wait(timeout=timeout)
 
 
 def weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(str(out / "state" / "weights.safetensors"))
+
+
+def saved_processes(out: Path) -> int:
+    """How many processes saved the run's state (each its own RNG state): 2 proves a group, not two lone runs."""
+    return len(torch.load(out / "state" / "optimizer.pt", weights_only=True)["rng"])
 
 
 def max_gap(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -112,7 +143,8 @@ def test_shards_cover_the_batch_once_with_shares_that_sum_to_one():
 
 
 CASES = {
-    # Joint steps with PCGrad: each task's shared gradient is summed over processes before surgery.
+    # Joint steps with PCGrad: each task's shared gradient is summed over processes before surgery. Launched with
+    # the README's `accelerate launch`.
     "joint-pcgrad-uncertainty": dict(schedule="joint", gradient_surgery="pcgrad", loss_weighting="uncertainty"),
     # One task per step: the other heads get no gradient; the last batch of 13 rows splits 6 / 7. The backbone is
     # frozen (LoRA's all-reduce is the joint case's), so only the heads train.
@@ -123,24 +155,15 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_two_processes_end_with_the_weights_of_one_process_on_the_same_global_batch(small_data, tmp_path, case):
     preset = write_preset(tmp_path / "tiny.toml", **CASES[case])
-    one, two = launch(preset, small_data, tmp_path / "one", 1), launch(preset, small_data, tmp_path / "two", 2)
+    one = launch(preset, small_data, tmp_path / "one", 1)
+    two = launch(preset, small_data, tmp_path / "two", 2, accelerate_cli=case == "joint-pcgrad-uncertainty")
     assert finish(one) == 0 and finish(two) == 0, (tmp_path / "two.log").read_text()[-3000:]
     state = json.loads((tmp_path / "two" / "state" / "state.json").read_text())
-    assert state["global_step"] >= 3
+    assert state["global_step"] >= 3 and saved_processes(tmp_path / "two") == 2
     assert max_gap(weights(tmp_path / "one"), weights(tmp_path / "two")) < TWO_PROCESSES
     log = (tmp_path / "two.log").read_text()
     assert log.count('{"epoch": 1') == 1  # rank 0 alone logs
     assert "Workers" not in log and (tmp_path / "two" / "best" / "metrics.json").exists()
-
-
-def _rank_process(launcher: subprocess.Popen, rank: int) -> psutil.Process:
-    for child in psutil.Process(launcher.pid).children(recursive=True):
-        try:
-            if child.environ().get("RANK") == str(rank) and "train.train" in " ".join(child.cmdline()):
-                return child
-        except psutil.Error:
-            continue
-    raise LookupError(f"no rank {rank} process")
 
 
 def _global_step(out: Path) -> int:
@@ -157,11 +180,11 @@ def test_a_rank_that_dies_fails_the_run_cleanly_and_the_run_resumes_to_the_same_
     deadline = time.time() + 240
     while _global_step(tmp_path / "run") < 4 and time.time() < deadline and run.poll() is None:
         time.sleep(0.05)
-    _rank_process(run, 1).send_signal(signal.SIGKILL)
+    run.ranks[1].send_signal(signal.SIGKILL)
     assert finish(run, timeout=120) != 0
     log = (tmp_path / "run.log").read_text()
     assert "error: another training process stopped" in log and "--resume" in log  # rank 0 says what happened
-    assert "[rank0]: Traceback" not in log
+    assert "Traceback" not in log
     killed_at = _global_step(tmp_path / "run")
     assert 4 <= killed_at < 12 * 2 * 3  # a good state was left before the end
     assert weights(tmp_path / "run")  # and it loads
@@ -170,5 +193,5 @@ def test_a_rank_that_dies_fails_the_run_cleanly_and_the_run_resumes_to_the_same_
     text = (tmp_path / "run.log").read_text()
     assert "resuming" in text
     epochs = [json.loads(line)["epoch"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert epochs == [1, 2]
+    assert epochs == [1, 2] and saved_processes(tmp_path / "run") == 2
     assert max_gap(weights(tmp_path / "reference"), weights(tmp_path / "run")) < TWO_PROCESSES
