@@ -10,6 +10,7 @@ import pytest
 from mtbert.checkpoint import save_checkpoint
 from mtbert.evaluation import evaluate, overall_score
 from tests.test_multitask import make_model
+from tests.tiny import tiny_backbone
 from train.evaluate import main as evaluate_main
 
 
@@ -19,15 +20,17 @@ def test_overall_formula():
 
 
 def test_evaluate_reports_every_task(backbone_cache, small_data):
-    report = evaluate(make_model(backbone_cache), small_data, "dev")
+    # the tiny BERT (tests.tiny): what is checked is the report's shape, not what the model knows
+    report = evaluate(make_model(backbone_cache, backbone_name=tiny_backbone()), small_data, "dev")
     assert set(report.metrics) == {"sst_acc", "quora_acc", "sts_pearson", "overall"}
     assert np.array(report.confusion["sentiment"]).sum() == len(report.predictions["sentiment"])
     assert np.array(report.confusion["paraphrase"]).shape == (2, 2)
 
 
 def test_evaluate_cli_writes_metrics_confusion_and_predictions(backbone_cache, small_data, tmp_path):
-    save_checkpoint(make_model(backbone_cache, "concat", tasks=["similarity"]), tmp_path / "sim")
-    save_checkpoint(make_model(backbone_cache), tmp_path / "all" / "best")
+    tiny = tiny_backbone()  # the CLI's files are the subject, not the model's knowledge
+    save_checkpoint(make_model(backbone_cache, "concat", tasks=["similarity"], backbone_name=tiny), tmp_path / "sim")
+    save_checkpoint(make_model(backbone_cache, backbone_name=tiny), tmp_path / "all" / "best")
     test_file = small_data / "sts-test-student.csv"
     test_file.write_text("\tid\tsentence1\tsentence2\n0\tq1\tA cat sits.\tA cat is sitting.\n")
     try:
@@ -62,7 +65,7 @@ def test_evaluate_cli_reports_missing_checkpoint(tmp_path, small_data, capsys):
 
 
 def test_predictions_without_text_keep_ids_only(backbone_cache, small_data, tmp_path):
-    save_checkpoint(make_model(backbone_cache, tasks=["similarity"]), tmp_path / "sim")
+    save_checkpoint(make_model(backbone_cache, tasks=["similarity"], backbone_name=tiny_backbone()), tmp_path / "sim")
     assert (
         evaluate_main(
             [str(tmp_path / "sim"), "--data-dir", str(small_data), "--out-dir", str(tmp_path / "e"), "--no-text"]

@@ -37,12 +37,13 @@ def make_model(
     shared=False,
     pooling="cls",
     tasks=("sentiment", "paraphrase", "similarity"),
+    backbone_name: str = "minilm-l6",
 ) -> MultitaskModel:
-    backbone, tokenizer = backbone_cache.get("minilm-l6")
+    backbone, tokenizer = backbone_cache.get(backbone_name)
     heads = HeadConfig(
         tasks=list(tasks), pair_encoding=pair_encoding, combine=combine, shared_layer=shared, pooling=pooling
     )
-    return MultitaskModel(backbone, tokenizer, heads, FinetuneConfig(mode=mode, lora_rank=4))
+    return MultitaskModel(backbone, tokenizer, heads, FinetuneConfig(mode=mode, lora_rank=4), backbone_name)
 
 
 @pytest.mark.parametrize(

@@ -62,8 +62,8 @@ def test_a_finished_run_records_every_epochs_seconds_even_when_an_earlier_epoch_
     small_data, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(training.Trainer, "score", lambda self, metrics: -self.state.epoch)  # epoch 1 scores best
-    # MiniLM-L6: an epoch of the tiny BERT can take less than the 0.1 s that train_seconds is rounded to
-    best = train(config(small_data, tmp_path / "run", epochs=2, train_limit=32, backbone="minilm-l6"))
+    # MiniLM-L3: an epoch of the tiny BERT can take less than the 0.1 s that train_seconds is rounded to
+    best = train(config(small_data, tmp_path / "run", epochs=2, train_limit=32, backbone="minilm-l3"))
     metrics = json.loads((best / "metrics.json").read_text())
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert metrics["epoch"] == 1 and log[0]["train_seconds"] < log[1]["train_seconds"]
