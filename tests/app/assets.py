@@ -16,6 +16,10 @@ from mtbert.layout import shipped_data_dir
 from mtbert.multitask import SingleTaskModels
 from tests.test_multitask import make_model
 
+# The test variants' backbone: pretrained MiniLM-L3 (paraphrase-MiniLM-L3-v2: 3 layers of 12 heads, width 384, the
+# same vocabulary) at half MiniLM-L6's cost; their heads are random either way.
+BACKBONE, LAYERS = "minilm-l3", 3
+
 
 def _perturbed(model, seed: int):
     generator = torch.Generator().manual_seed(seed)
@@ -52,7 +56,7 @@ def build_user_runs(root: Path, cache: BackboneCache, data_dir: Path) -> Path:
 
     with torch.random.fork_rng():
         torch.manual_seed(4)
-        model = _perturbed(make_model(cache, "cross", mode="lora"), 4)
+        model = _perturbed(make_model(cache, "cross", mode="lora", backbone_name=BACKBONE), 4)
         save_checkpoint(model, root / "my-run" / "best")
         preset = write_preset(root.parent / f"{root.name}-tiny.toml")  # the processes tests' tiny preset
         raw = read_preset(preset) | {"data_dir": str(data_dir), "out_dir": str(root / "tiny-run")}
@@ -73,11 +77,18 @@ def _build_test_assets(root: Path, data_dir: Path, cache: BackboneCache) -> Path
     checkpoints = root / "checkpoints"
     tasks = ("sentiment", "paraphrase", "similarity")
     models = {
-        "multi-cross": _perturbed(make_model(cache, "cross", mode="lora"), 1),
+        "multi-cross": _perturbed(make_model(cache, "cross", mode="lora", backbone_name=BACKBONE), 1),
         "single-concat": SingleTaskModels(
-            {t: _perturbed(make_model(cache, "concat", "uv_diff_prod", mode="frozen", tasks=[t]), 2) for t in tasks}
+            {
+                t: _perturbed(
+                    make_model(cache, "concat", "uv_diff_prod", mode="frozen", tasks=[t], backbone_name=BACKBONE), 2
+                )
+                for t in tasks
+            }
         ),
-        "single-cross": SingleTaskModels({t: _perturbed(make_model(cache, "cross", tasks=[t]), 3) for t in tasks}),
+        "single-cross": SingleTaskModels(
+            {t: _perturbed(make_model(cache, "cross", tasks=[t], backbone_name=BACKBONE), 3) for t in tasks}
+        ),
     }
     results = {}
     for name, model in models.items():

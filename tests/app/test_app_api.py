@@ -8,6 +8,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from tests.app.assets import LAYERS
 from tests.tolerances import PROBABILITY_SUM, REORDERED
 
 PAIR = ("A man is playing a guitar.", "A man plays an instrument.")
@@ -79,7 +80,7 @@ def test_predict_pair_with_attentions(client):
     tokens = out["inputs"][0]["tokens"]
     assert tokens[0] == "[CLS]" and out["inputs"][0]["segments"][-1] == 1
     attentions = out["inputs"][0]["attentions"]
-    assert len(attentions) == 6 and len(attentions[0]) == 12 and len(attentions[0][0]) == len(tokens)
+    assert len(attentions) == LAYERS and len(attentions[0]) == 12 and len(attentions[0][0]) == len(tokens)
     plain = client.predict(*PAIR, "similarity", "multi-cross", False, api_name="/predict_pair")
     assert "inputs" not in plain and plain["value"] == pytest.approx(out["value"], abs=REORDERED)
 
@@ -89,7 +90,7 @@ def test_ensemble_variant_averages_and_explains_through_a_member(client):
     value = client.predict(*PAIR, "ensemble", api_name="/predict_similarity")
     assert value == pytest.approx(sum(members) / 2, abs=REORDERED)  # the members' own answers, averaged
     out = client.predict(*PAIR, "similarity", "ensemble", True, api_name="/predict_pair")
-    assert out["value"] == pytest.approx(value, abs=REORDERED) and len(out["inputs"][0]["attentions"]) == 6
+    assert out["value"] == pytest.approx(value, abs=REORDERED) and len(out["inputs"][0]["attentions"]) == LAYERS
     _, note = client.predict("similarity", *PAIR, "ensemble", api_name="/saliency")
     assert "first similarity member, multi-cross" in note
 
@@ -142,7 +143,7 @@ def test_attention_grid_endpoint_and_long_input(client):
 
     url = client.predict("similarity", *PAIR, "multi-cross", "pair", api_name="/attention_grid")
     image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
-    assert image.size == (34 + 12 * 78, 34 + 6 * 78)
+    assert image.size == (34 + 12 * 78, 34 + LAYERS * 78)
     result = client.predict("sentiment", "word " * 2000, "", "multi-cross", api_name="/playground")
     assert "truncated" in result[3]  # a 2,000-word input is cut to the model's maximum, with a note
 

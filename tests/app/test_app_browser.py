@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mtbert.layout import REPO
+from tests.app.assets import BACKBONE, LAYERS
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -99,7 +100,7 @@ def test_playground_pair_shows_predictions_heatmap_and_saliency(page):
     page.wait_for_selector("#heatmap .js-plotly-plot", timeout=60_000)
     page.wait_for_selector("#saliency .textfield", timeout=60_000)
     assert "gauge" in page.content() or page.locator(".indicatorlayer").count() > 0
-    assert page.locator("#heatmap").inner_text().count("layer 6")
+    assert page.locator("#heatmap").inner_text().count(f"layer {LAYERS}")
     page.get_by_label("Only the A→B block").check()
     page.wait_for_function("document.querySelector('#heatmap').innerText.includes('A→B block')", timeout=30_000)
     page.screenshot(path=str(SHOTS / "1-playground.png"), full_page=True)
@@ -284,7 +285,7 @@ def test_batch_upload_returns_a_file(page, tmp_path):
 def test_the_users_model_is_marked_in_the_picker_and_runs_in_the_playground(page):
     tab(page, "Playground")
     page.click("#variant input")
-    mine = page.get_by_role("option", name=re.compile(r"^yours · minilm-l6 . my-run"))  # no "/": it ends the regex
+    mine = page.get_by_role("option", name=re.compile(rf"^yours · {BACKBONE} . my-run"))  # no "/": it ends the regex
     assert mine.count() == 1 and page.get_by_role("option", name=re.compile(r"^yours · .*multi-cross")).count() == 0
     mine.click()
     page.get_by_label("similarity").first.check()
@@ -336,7 +337,7 @@ def test_a_trained_run_and_a_hugging_face_model_work_in_every_tab(page, name):
         if label.locator("input").is_checked():
             label.click()
     box.get_by_text(re.compile(rf"^yours · .*{name}")).click()
-    box.get_by_text(re.compile(r"^minilm-l6 . multi-cross")).click()
+    box.get_by_text(re.compile(rf"^{BACKBONE} . multi-cross")).click()
     page.fill("#compare-a textarea", pair[0])
     page.fill("#compare-b textarea", pair[1])
     page.click("#compare-run")

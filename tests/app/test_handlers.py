@@ -7,6 +7,7 @@ import pytest
 from mtbert.app import api, batch_tab, cases, compare, playground, results
 from mtbert.app.service import InputError
 from mtbert.app.store import VariantStore
+from tests.app.assets import LAYERS
 
 PAIR = ("A man is playing a guitar.", "A man plays an instrument.")
 
@@ -20,9 +21,9 @@ def test_playground_returns_every_output_by_name(store):
     out = playground.run(store, "all three", *PAIR, "multi-cross")
     assert tuple(out) == playground.OUTPUTS
     assert out["sentiment"]["visible"] and out["paraphrase"]["visible"] and out["similarity"]["visible"]
-    assert out["focus"] == "similarity" and out["layer"]["maximum"] == 6
+    assert out["focus"] == "similarity" and out["layer"]["maximum"] == LAYERS
     assert out["which"]["choices"] == ["pair"] and out["views"][0].tokens[0] == "[CLS]"
-    assert "layer 6" in out["heatmap"].layout.title.text
+    assert f"layer {LAYERS}" in out["heatmap"].layout.title.text
     only_a = playground.run(store, "sentiment", PAIR[0], "", "single-concat")
     assert not only_a["paraphrase"]["visible"] and only_a["which"]["value"] == "sentence"
     figure = playground.redraw(out["views"], 2, "rollout", "pair", True, "similarity")
@@ -54,7 +55,7 @@ def test_results_hard_cases_batch_and_api(store, tmp_path):
     path, note = batch_tab.batch_predict(store, str(csv), "similarity", "multi-cross", progress=lambda *a, **k: None)
     assert "2 rows" in note and open(path).read().splitlines()[0] == "sentence1,sentence2,similarity"
     pair = api.predict_pair(store, *PAIR, "similarity", "multi-cross", True)
-    assert pair["task"] == "similarity" and len(pair["inputs"][0]["attentions"]) == 6
+    assert pair["task"] == "similarity" and len(pair["inputs"][0]["attentions"]) == LAYERS
     with pytest.raises(InputError, match="'paraphrase' or 'similarity'"):
         api.predict_pair(store, *PAIR, "sentiment", "multi-cross", False)
 
@@ -112,7 +113,7 @@ def test_attention_grid_maps_clicks_to_layer_and_head(store):
     views = playground.run(store, "similarity", *PAIR, "multi-cross")["views"]
     image = attention.grid(views, "pair")
     step = attention.CELL + attention.GAP
-    assert image.shape == (attention.MARGIN + 6 * step, attention.MARGIN + 12 * step, 3)
+    assert image.shape == (attention.MARGIN + LAYERS * step, attention.MARGIN + 12 * step, 3)
     x, y = attention.MARGIN + 4 * step + 3, attention.MARGIN + 2 * step + 3  # layer 3, head 4 (index 4: the fifth)
     assert attention.head_at(views, x, y) == (3, "4")
     assert attention.head_at(views, 2, 2) is None and attention.grid([], "pair") is None

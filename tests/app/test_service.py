@@ -19,6 +19,7 @@ from mtbert.app.service import (
 )
 from mtbert.app.store import VariantStore
 from mtbert.catalog import discover
+from tests.app.assets import BACKBONE
 from tests.test_multitask import make_model
 
 
@@ -95,10 +96,10 @@ def test_discover_marks_broken_variants(app_assets, tmp_path):
     assert variants["broken-variant"].error and "config.json is corrupt" in variants["broken-variant"].error
     good = variants["single-cross"]
     assert (
-        good.error is None and good.backbone == "minilm-l6" and good.tasks == ["sentiment", "paraphrase", "similarity"]
+        good.error is None and good.backbone == BACKBONE and good.tasks == ["sentiment", "paraphrase", "similarity"]
     )
     assert "single-task" in good.description and "sts_pearson" in good.metrics
-    assert good.label.startswith("minilm-l6 / single-cross (single-task · cross · LoRA r4) — SST ")
+    assert good.label.startswith(f"{BACKBONE} / single-cross (single-task · cross · LoRA r4) — SST ")
 
 
 def test_a_linked_variant_folder_is_refused(app_assets, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from mtbert.lab.report import benchmark_table, models_table, render
 from mtbert.layout import ASSETS, FINDINGS, README
+from tests.app.assets import BACKBONE
 
 
 @pytest.mark.parametrize("document", [README, FINDINGS], ids=["README", "findings"])
@@ -17,8 +18,8 @@ def test_generated_sections_match_the_assets(document):
 
 def test_models_table_lists_each_usable_variant(app_assets):
     table = models_table(app_assets)
-    assert "| multi-cross | minilm-l6 |" in table and "broken-variant" not in table
-    assert "| ensemble | minilm-l6 | ensemble of multi-cross + single-cross |" in table
+    assert f"| multi-cross | {BACKBONE} |" in table and "broken-variant" not in table
+    assert f"| ensemble | {BACKBONE} | ensemble of multi-cross + single-cross |" in table
     assert len(table.splitlines()) == 2 + 4
 
 
