@@ -71,9 +71,10 @@ def curves_figure(runs: list[RunCurves], x_axis: str = "steps") -> go.Figure:
     titles = [f"train loss: {t}" for t in LOSS_PANELS] + [f"dev: {m}" for m in METRIC_PANELS]
     titles += [label for _, label in TRAIN_PANELS] + [""]
     fig = make_subplots(rows=3, cols=4, subplot_titles=titles, horizontal_spacing=0.06, vertical_spacing=0.12)
+    drawn: set[tuple[int, int]] = set()
     for index, run in enumerate(runs):
         colour = COLOURS[index % len(COLOURS)]
-        add = functools.partial(_add, fig, run.name, colour, set())
+        add = functools.partial(_add, fig, run.name, colour, set(), drawn)
 
         steps, epochs = step_frame(run), epoch_frame(run)
         if not steps.empty and steps[column].notna().any():
@@ -106,6 +107,9 @@ def curves_figure(runs: list[RunCurves], x_axis: str = "steps") -> go.Figure:
                     2,
                     col,
                 )
+    for col, task in enumerate(LOSS_PANELS, start=1):  # an empty panel says why it is empty
+        if runs and (1, col) not in drawn:
+            fig.layout.annotations[col - 1].text = f"train loss: {task} (none of these runs)"
     fig.update_xaxes(title_text=x_axis, row=3)
     fig.update_layout(
         height=800,
@@ -116,12 +120,15 @@ def curves_figure(runs: list[RunCurves], x_axis: str = "steps") -> go.Figure:
     return fig
 
 
-def _add(fig: go.Figure, name: str, colour: str, legends: set, trace: go.Scatter, row: int, col: int) -> None:
+def _add(
+    fig: go.Figure, name: str, colour: str, legends: set, drawn: set, trace: go.Scatter, row: int, col: int
+) -> None:
     """Add one of a run's traces in its colour (the run's first trace carries its legend entry)."""
     trace.update(name=name, legendgroup=name, showlegend=name not in legends, line_color=colour)
     if trace.marker.color is None:
         trace.update(marker_color=colour)
     legends.add(name)
+    drawn.add((row, col))
     fig.add_trace(trace, row=row, col=col)
 
 
