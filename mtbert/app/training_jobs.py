@@ -128,6 +128,7 @@ class TrainingJobs:
         self._lock = threading.RLock()
         self._processes: dict[str, ModuleProcess] = {}
         self._jobs: dict[str, Job] = {}
+        self._records_cache: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}
         self._load()
         if allowed:
             warm_up()  # the first Start then forks a process that has imported the trainer already
@@ -380,7 +381,7 @@ class TrainingJobs:
     # ----- progress -------------------------------------------------------------------------------------
     def progress(self, name: str) -> dict[str, Any]:
         """Where a run stands: step, total steps, share done, seconds left (from its recent pace), device."""
-        records = read_records(self.folder(name) / METRICS_LOG)
+        records = self._records(name)
         start = next((r for r in reversed(records) if r["kind"] == "start"), None)
         steps = [r for r in records if r["kind"] == "step"]
         out: dict[str, Any] = {"step": 0, "total_steps": None, "fraction": 0.0, "seconds_left": None, "device": None}
@@ -397,6 +398,22 @@ class TrainingJobs:
             )
             out["seconds_left"] = max(0.0, (out["total_steps"] - out["step"]) * pace)
         return out
+
+
+    def _records(self, name: str) -> list[dict[str, Any]]:
+        """A run's ``metrics.jsonl`` records, read again only when the file has changed (every open Train tab
+        polls each run's progress every second)."""
+        path = self.folder(name) / METRICS_LOG
+        try:
+            stat = path.stat()
+        except OSError:
+            return []
+        key = (stat.st_mtime_ns, stat.st_size)
+        cached = self._records_cache.get(name)
+        if cached is None or cached[0] != key:
+            cached = (key, read_records(path))
+            self._records_cache[name] = cached
+        return cached[1]
 
 
 def last_error(path: Path) -> str:

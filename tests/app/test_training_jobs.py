@@ -116,3 +116,25 @@ def test_one_run_at_a_time_a_restart_reattaches_sigkill_shows_stopped_and_resume
     restarted.stop("slow")  # SIGTERM (before or after its state loads): stopped again, resumable
     wait(restarted, lambda: restarted.job("slow").status == STOPPED)
     assert restarted.job("slow").resumable
+
+
+def test_progress_reads_a_runs_log_again_only_when_it_changed(tmp_path, presets, small_data, monkeypatch):
+    import json
+
+    import mtbert.app.training_jobs as training_jobs
+
+    reads = []
+    real = training_jobs.read_records
+    monkeypatch.setattr(training_jobs, "read_records", lambda path: reads.append(path) or real(path))
+    jobs = jobs_in(tmp_path, presets, small_data)
+    log = jobs.folder("watched") / METRICS_LOG
+    log.parent.mkdir(parents=True)
+    start = {"kind": "start", "total_steps": 10, "device": "cpu", "step": 0}
+    step = {"kind": "step", "step": 2, "train_seconds": 1.0}
+    log.write_text(json.dumps(start) + "\n" + json.dumps(step) + "\n")
+    assert jobs.progress("watched")["step"] == 2 and jobs.progress("watched")["step"] == 2
+    assert len(reads) == 1
+    with log.open("a") as f:
+        f.write(json.dumps({**step, "step": 4, "train_seconds": 2.0}) + "\n")
+    progress = jobs.progress("watched")
+    assert progress["step"] == 4 and progress["fraction"] == 0.4 and len(reads) == 2
