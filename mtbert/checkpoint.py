@@ -55,7 +55,7 @@ class BackboneCache:
         tensors: cheap to make, and N models hold one backbone's weights. Its holder must not change them (merging
         LoRA into them included: copy the model first)."""
         backbone, tokenizer = self._loaded(name)
-        if not share_weights:
+        if not share_weights:  # trainable, whatever a sharing model's adapters set on the cache's tensors
             return copy.deepcopy(backbone).requires_grad_(True), tokenizer
         shared = {id(t): t for t in [*backbone.parameters(), *backbone.buffers()]}
         return copy.deepcopy(backbone, shared), tokenizer

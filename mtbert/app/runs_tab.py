@@ -107,9 +107,10 @@ def curves_figure(runs: list[RunCurves], x_axis: str = "steps") -> go.Figure:
                     2,
                     col,
                 )
-    for col, task in enumerate(LOSS_PANELS, start=1):  # an empty panel says why it is empty
+    # an empty loss panel says so (a run in progress may not have reached that task yet)
+    for col, task in enumerate(LOSS_PANELS, start=1):
         if runs and (1, col) not in drawn:
-            fig.layout.annotations[col - 1].text = f"train loss: {task} (none of these runs)"
+            fig.layout.annotations[col - 1].text = f"train loss: {task} (not logged)"
     fig.update_xaxes(title_text=x_axis, row=3)
     fig.update_layout(
         height=800,

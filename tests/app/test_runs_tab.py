@@ -16,5 +16,5 @@ def test_each_run_keeps_its_colour_and_a_loss_no_run_has_is_named_empty(app_asse
     assert set(colours) == {"multi-cross", "single-cross"} and all(len(c) == 1 for c in colours.values())
     assert colours["multi-cross"] != colours["single-cross"]
     titles = [a.text for a in figure.layout.annotations[: len(LOSS_PANELS)]]
-    assert titles[LOSS_PANELS.index("contrastive")] == "train loss: contrastive (none of these runs)"
+    assert titles[LOSS_PANELS.index("contrastive")] == "train loss: contrastive (not logged)"
     assert titles[LOSS_PANELS.index("similarity")] == "train loss: similarity"  # the tiny run trains it
