@@ -78,7 +78,7 @@ def build_app(store: VariantStore, jobs: TrainingJobs | None = None) -> gr.Block
             with gr.Tab("Runs", id="runs"):
                 runs_tab.build(store, jobs.folders)
             with gr.Tab("Train", id="train"):
-                train_tab.build(store, jobs, playground_tab, compare_tab, tabs)
+                train_tab.build(store, jobs, playground_tab, compare_tab, tabs, demo)
         api.register(store, jobs)
         share.build(store, demo, playground_tab)
     demo.queue(default_concurrency_limit=2)

@@ -6,6 +6,7 @@ app's own runs from its runs folder; a run in progress redraws as its ``metrics.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ METRIC_PANELS = [*task_registry.metric_keys(task_registry.CS224N_TASKS), task_re
 TRAIN_PANELS = [("lr", "learning rate"), ("grad_norm", "gradient norm"), ("examples_per_second", "examples / s")]
 COLOURS = qualitative.Plotly + qualitative.D3
 REFRESH_SECONDS = 2.0
+QUIET_SECONDS = 600.0  # a run whose log has not changed for this long is taken to be over: no more polling
 
 RunFolders = Callable[[], dict[str, Path]]
 
@@ -188,6 +190,20 @@ def stamp(folders: dict[str, Path], names: list[str]) -> tuple:
     return tuple(marks)
 
 
+def live(store: VariantStore, folders: dict[str, Path], names: list[str]) -> bool:
+    """Whether a picked run may still log: one that is not shipped, whose log changed in the last ``QUIET_SECONDS``
+    or that has none yet (a queued run). Shipped logs never change, so a page showing only them never polls."""
+    now = time.time()
+    for name in names or []:
+        variant = store.variants.get(name)
+        if variant is not None and variant.source == SHIPPED:
+            continue
+        marks = stamp(folders, [name])
+        if not marks or any(now - mtime_ns / 1e9 < QUIET_SECONDS for _, _, mtime_ns in marks):
+            return True
+    return False
+
+
 def build(store: VariantStore, extra: RunFolders | None = None, picked: list[str] | None = None) -> dict[str, Any]:
     """Lay out the run picker, the x axis and the curves; a timer redraws when a picked run's log grows."""
     folders = functools.partial(run_folders, store, extra)
@@ -201,29 +217,29 @@ def build(store: VariantStore, extra: RunFolders | None = None, picked: list[str
     note = gr.Markdown(initial["note"], elem_id="runs-note")
     plot = gr.Plot(initial["plot"], label="Training curves", elem_id="runs-plot")
     seen = gr.State(stamp(folders(), start))
-    timer = gr.Timer(REFRESH_SECONDS)
+    timer = gr.Timer(REFRESH_SECONDS, active=live(store, folders(), start))  # on only while a picked run may log
 
-    def show(names: list[str], x: str) -> tuple[Any, str, tuple]:
+    def show(names: list[str], x: str) -> tuple[Any, ...]:
         try:
             out = draw(folders(), names, x)
         except KeyError as err:
             raise gr.Error(err.args[0], print_exception=False) from err
-        return out["plot"], out["note"], stamp(folders(), names)
+        return out["plot"], out["note"], stamp(folders(), names), gr.Timer(active=live(store, folders(), names))
 
     def refresh(names: list[str], x: str, last: tuple) -> tuple[Any, ...]:
         if stamp(folders(), names) == tuple(tuple(m) for m in last or ()):
-            return gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=live(store, folders(), names))
         return show(names, x)
 
     for trigger in (runs.change, x_axis.change):
-        trigger(show, [runs, x_axis], [plot, note, seen], api_visibility="private")
+        trigger(show, [runs, x_axis], [plot, note, seen, timer], api_visibility="private")
     timer.tick(
         refresh,
         [runs, x_axis, seen],
-        [plot, note, seen],
+        [plot, note, seen, timer],
         api_visibility="private",
         show_progress="hidden",
-        concurrency_limit=None,  # reads two file sizes; redraws only when a picked run logged
+        queue=False,  # a plain request outside the queue: it reads file sizes and redraws only when a picked run logged
     )
     runs.focus(lambda: gr.update(choices=with_logs_first(folders())), None, runs, api_visibility="private")
     return {"runs": runs, "x_axis": x_axis, "plot": plot, "note": note, "show": show}

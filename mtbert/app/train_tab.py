@@ -6,6 +6,7 @@ tab says how to turn training on, and the API refuses to start a run."""
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import threading
@@ -202,9 +203,16 @@ class Watch:
 
 
 def build(
-    store: VariantStore, jobs: TrainingJobs, playground: PlaygroundTab, compare: CompareTab, tabs: gr.Tabs
+    store: VariantStore,
+    jobs: TrainingJobs,
+    playground: PlaygroundTab,
+    compare: CompareTab,
+    tabs: gr.Tabs,
+    demo: gr.Blocks,
 ) -> TrainTab:
-    """The form, the queue and the watched run (or, with training off, how to turn it on)."""
+    """The form, the queue and the watched run (or, with training off, how to turn it on). The page polls only
+    while a run is running or queued: a Start or Resume turns its timer on, the tick after the last run ends turns
+    it off, and a page (re)loaded while a run is going turns it on."""
     if not jobs.allowed:
         gr.Markdown(OFF, elem_id="train-off")
         return TrainTab(None)
@@ -213,6 +221,7 @@ def build(
     watch = _watch(jobs)
     _wire_form(store, jobs, form, watch)
     _wire_watch(store, jobs, watch, playground, compare, tabs)
+    demo.load(lambda: gr.Timer(active=jobs.busy()), None, watch.timer, api_visibility="private")
     return TrainTab(watch.run)
 
 
@@ -252,7 +261,8 @@ def _watch(jobs: TrainingJobs) -> Watch:
         compare = gr.Button("Compare with its preset", elem_id="train-compare")
     progress = gr.HTML(elem_id="train-progress")
     curves = gr.Plot(label="Its curves", elem_id="train-curves")
-    return Watch(table, run, stop, resume, compare, progress, curves, gr.State(()), gr.Timer(POLL_SECONDS))
+    timer = gr.Timer(POLL_SECONDS, active=False)  # on while a run runs or waits
+    return Watch(table, run, stop, resume, compare, progress, curves, gr.State(()), timer)
 
 
 def _wire_form(store: VariantStore, jobs: TrainingJobs, form: Form, watch: Watch) -> None:
@@ -271,41 +281,42 @@ def _wire_form(store: VariantStore, jobs: TrainingJobs, form: Form, watch: Watch
         try:
             out = start_run(store, jobs, chosen, edits(jobs, chosen, list(values)), run_name, on, share, split)
         except (InputError, KeyError, ValueError) as err:
-            return f"**Not started.** {html.escape(user_message(err))}", gr.skip(), gr.skip(), gr.skip()
+            return f"**Not started.** {html.escape(user_message(err))}", gr.skip(), gr.skip(), gr.skip(), gr.skip()
         where = "started" if out["status"] == RUNNING else "queued: it starts when the run before it ends"
         shown = [j.name for j in jobs.jobs()]
-        return f"Run **{out['name']}** {where}.", jobs_table(jobs), gr.update(choices=shown, value=out["name"]), ""
+        watched = gr.update(choices=shown, value=out["name"])
+        return f"Run **{out['name']}** {where}.", jobs_table(jobs), watched, "", gr.Timer(active=True)
 
     form.start.click(
         on_start,
         [form.preset, form.name, form.data, form.held_out, form.dev, *form.fields],
-        [form.message, watch.table, watch.run, form.name],
+        [form.message, watch.table, watch.run, form.name, watch.timer],
         api_visibility="private",
     )
 
     def act(action: str, chosen: str) -> tuple[Any, ...]:
         if not chosen:
-            return "Pick a run first.", gr.skip()
+            return "Pick a run first.", gr.skip(), gr.skip()
         try:
             getattr(jobs, action)(chosen)
         except (InputError, KeyError) as err:
-            return f"**{action.title()}:** {html.escape(user_message(err))}", gr.skip()
-        return f"{action.title()}: **{chosen}**.", jobs_table(jobs)
+            return f"**{action.title()}:** {html.escape(user_message(err))}", gr.skip(), gr.skip()
+        return f"{action.title()}: **{chosen}**.", jobs_table(jobs), gr.Timer(active=True)  # the tick shows the end
 
-    watch.stop.click(lambda c: act("stop", c), watch.run, [form.message, watch.table], api_visibility="private")
-    watch.resume.click(lambda c: act("resume", c), watch.run, [form.message, watch.table], api_visibility="private")
+    for button, action in ((watch.stop, "stop"), (watch.resume, "resume")):
+        outputs = [form.message, watch.table, watch.timer]
+        button.click(functools.partial(act, action), watch.run, outputs, api_visibility="private")
 
 
 def _wire_watch(
     store: VariantStore, jobs: TrainingJobs, watch: Watch, playground: PlaygroundTab, compare: CompareTab, tabs: gr.Tabs
 ) -> None:
     def tick(chosen: str, last: tuple) -> tuple[Any, ...]:
-        if not jobs.jobs():
-            return (gr.skip(),) * 6
         finished = jobs.poll()
+        polling = gr.Timer(active=jobs.busy())  # off once nothing runs or waits: this tick shows the end
         state = (tuple(tuple(r) for r in jobs_table(jobs)), chosen)
-        if state == tuple(last or ()) and not finished:
-            return (gr.skip(),) * 6
+        if not jobs.jobs() or (state == tuple(last or ()) and not finished):
+            return (*(gr.skip(),) * 6, polling)
         running = [j.name for j in jobs.jobs() if j.status == RUNNING]
         picked = chosen or next(iter(running + [j.name for j in jobs.jobs()]), None)  # a reloaded page reattaches
         figure = curves_figure([read_run(picked, jobs.folder(picked))]) if picked else None
@@ -319,15 +330,18 @@ def _wire_watch(
             gr.update(choices=shown, value=picked) if not chosen else gr.update(choices=shown),
             gr.update(choices=variant_choices(store)) if finished else gr.skip(),  # a new model in the picker
             state,
+            polling,
         )
 
     watch.timer.tick(
         tick,
         [watch.run, watch.seen],
-        [watch.table, watch.progress, watch.curves, watch.run, playground.variant, watch.seen],
+        [watch.table, watch.progress, watch.curves, watch.run, playground.variant, watch.seen, watch.timer],
         api_visibility="private",
         show_progress="hidden",
-        concurrency_limit=None,  # a cheap poll: it never waits behind (or holds up) a model's work
+        # A cheap poll goes as one plain request, outside the queue: it never waits behind (or holds up) a model's
+        # work, and it opens and closes no event stream every second.
+        queue=False,
     )
     watch.run.input(
         lambda c: (progress_html(jobs, c), curves_figure([read_run(c, jobs.folder(c))]) if c else None),

@@ -152,6 +152,11 @@ class TrainingJobs:
         with self._lock:
             return sorted(self._jobs.values(), key=lambda j: -j.created)
 
+    def busy(self) -> bool:
+        """Whether a run is running or waiting in the queue (what a watching page polls for)."""
+        with self._lock:
+            return any(j.status in (RUNNING, QUEUED) for j in self._jobs.values())
+
     def job(self, name: str) -> Job:
         with self._lock:
             if name not in self._jobs:
@@ -398,7 +403,6 @@ class TrainingJobs:
             )
             out["seconds_left"] = max(0.0, (out["total_steps"] - out["step"]) * pace)
         return out
-
 
     def _records(self, name: str) -> list[dict[str, Any]]:
         """A run's ``metrics.jsonl`` records, read again only when the file has changed (every open Train tab

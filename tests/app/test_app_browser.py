@@ -53,6 +53,8 @@ def page(app_server):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.add_init_script(TOAST_OBSERVER)
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
         page.on(
             "request", lambda r: outside.append(r.url) if not r.url.startswith((app_server, "data:", "blob:")) else None
         )
@@ -61,6 +63,7 @@ def page(app_server):
         page.goto(app_server, wait_until="load")
         page.wait_for_selector("#run", timeout=60_000)
         page.outside_requests = outside
+        page.requests = requests
         page.console_errors = console_errors
         page.expected_toasts = []
         yield page
@@ -564,6 +567,10 @@ def test_the_runs_tab_draws_two_shipped_variants_and_the_trained_run(page):
         "['multi-cross', 'single-cross'].every(n => document.querySelector('#runs-picker').innerText.includes(n))",
         timeout=30_000,
     )
+    # Nothing runs and only shipped (finished) runs are picked: the page sends nothing while it is looked at.
+    sent = len(page.requests)
+    page.wait_for_timeout(2500)  # longer than a Runs refresh and two Train polls
+    assert not [u for u in page.requests[sent:] if "/queue/" in u or "/run/" in u], page.requests[sent:]
     picker.locator("input").click()  # opening the picker re-reads the runs: the one the Train tab finished is there
     page.wait_for_timeout(1500)  # the choices are re-drawn once
     page.get_by_role("option", name=re.compile(r"^browser-run$")).first.click()

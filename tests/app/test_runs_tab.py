@@ -1,9 +1,15 @@
-"""The Runs tab's figure: one colour per run in every panel, and an empty panel that says why."""
+"""The Runs tab's figure: one colour per run in every panel, and an empty panel that says why; and when its
+page polls."""
 
 from __future__ import annotations
 
-from mtbert.app.runs_tab import LOSS_PANELS, curves_figure
+import os
+import time
+
+from mtbert.app.runs_tab import LOSS_PANELS, QUIET_SECONDS, curves_figure, live
+from mtbert.app.store import VariantStore
 from mtbert.layout import run_logs_dir
+from mtbert.run_log import METRICS_LOG
 from mtbert.runs import read_run
 
 
@@ -18,3 +24,18 @@ def test_each_run_keeps_its_colour_and_a_loss_no_run_has_is_named_empty(app_asse
     titles = [a.text for a in figure.layout.annotations[: len(LOSS_PANELS)]]
     assert titles[LOSS_PANELS.index("contrastive")] == "train loss: contrastive (not logged)"
     assert titles[LOSS_PANELS.index("similarity")] == "train loss: similarity"  # the tiny run trains it
+
+
+def test_only_a_run_that_may_still_log_keeps_the_page_polling(app_assets, tmp_path):
+    store = VariantStore(app_assets)
+    folders = {name: run_logs_dir(app_assets, name) for name in ("multi-cross", "single-cross")}
+    queued, mine = tmp_path / "queued", tmp_path / "mine"
+    queued.mkdir(), mine.mkdir()
+    (mine / METRICS_LOG).write_text('{"kind": "start", "step": 0, "total_steps": 10}\n')
+    folders |= {"queued": queued, "mine": mine}
+    assert not live(store, folders, ["multi-cross", "single-cross"])  # shipped logs never change
+    assert live(store, folders, ["multi-cross", "mine"])  # logged just now
+    assert live(store, folders, ["queued"])  # no log yet
+    old = time.time() - QUIET_SECONDS - 60
+    os.utime(mine / METRICS_LOG, (old, old))
+    assert not live(store, folders, ["mine"])  # quiet for longer than a run pauses between records

@@ -95,9 +95,7 @@ def test_discover_marks_broken_variants(app_assets, tmp_path):
     variants = {v.name: v for v in discover(app_assets)}
     assert variants["broken-variant"].error and "config.json is corrupt" in variants["broken-variant"].error
     good = variants["single-cross"]
-    assert (
-        good.error is None and good.backbone == BACKBONE and good.tasks == ["sentiment", "paraphrase", "similarity"]
-    )
+    assert good.error is None and good.backbone == BACKBONE and good.tasks == ["sentiment", "paraphrase", "similarity"]
     assert "single-task" in good.description and "sts_pearson" in good.metrics
     assert good.label.startswith(f"{BACKBONE} / single-cross (single-task · cross · LoRA r4) — SST ")
 
