@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -100,17 +101,20 @@ def main(argv: list[str] | None = None) -> None:
     jobs = TrainingJobs(args.runs_dir, args.presets, args.data_dir, args.allow_training)
     # SIGTERM (a service manager, a test): the runs this server started save their state first.
     signal.signal(signal.SIGTERM, lambda signum, frame: (jobs.shutdown(), sys.exit(0)))
-    build_app(store, jobs).launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=False,
-        theme=THEME,
-        footer_links=["api"],
-        show_error=True,
-        css=cases.CSS + explorer.CSS,
-        head=cases.hover_titles(store),
-        max_file_size=MAX_UPLOAD,
-    )
+    build_app(store, jobs).launch(server_name=args.host, server_port=args.port, **launch_options(store))
+
+
+def launch_options(store: VariantStore) -> dict[str, Any]:
+    """What ``launch`` takes besides the address: the theme, the styles, the upload limit."""
+    return {
+        "share": False,
+        "theme": THEME,
+        "footer_links": ["api"],
+        "show_error": True,
+        "css": cases.CSS + explorer.CSS,
+        "head": cases.hover_titles(store),
+        "max_file_size": MAX_UPLOAD,
+    }
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -13,6 +12,11 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
+# Under pytest-xdist (``-n 2``: one worker a core) each process, its app servers and training runs included, keeps to
+# one thread: two workers' OpenMP pools spinning on two cores would slow both many times over.
+XDIST = "PYTEST_XDIST_WORKER" in os.environ
+if XDIST:
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
 
 from mtbert.data import resolve_data_dir  # noqa: E402
 
@@ -230,11 +234,20 @@ def _needed(session: pytest.Session, fixture: str) -> bool:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def one_thread_a_worker() -> None:
+    if XDIST:
+        import torch
+
+        torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def early_servers(request: pytest.FixtureRequest) -> Iterator[dict[str, InBackground]]:
     """The servers that need nothing the session builds, started as the session starts: the golden answers' app
-    on the shipped assets (tests/golden)."""
+    on the shipped assets (tests/golden). Under xdist no worker knows at its start whether it will run the golden
+    tests, so there the fixture that needs the server starts it."""
     started: dict[str, InBackground] = {}
-    if _needed(request.session, "answers"):
+    if _needed(request.session, "answers") and not XDIST:
         from mtbert.layout import ASSETS
         from tests.golden.api_answers import serve_golden_app
 
@@ -250,25 +263,8 @@ def app_server(
     user_models: Path,
     training_presets: Path,
     tmp_path_factory: pytest.TempPathFactory,
-    request: pytest.FixtureRequest,
 ):
     """``python app.py`` on the test assets and the user's runs, training on (``--allow-training``, with the tiny
-    preset), on a free port; yields its URL (with ``.log``, the server's log). The int8 server starts beside it."""
-    if _needed(request.session, "app_server_int8"):
-        request.getfixturevalue("int8_server_start")
+    preset), on a free port; yields its URL (with ``.log``, the server's log)."""
     extra = ("--models", str(user_models), "--allow-training", "--presets", str(training_presets))
     yield from _serve(app_assets, tmp_path_factory.mktemp("app"), *extra)
-
-
-@pytest.fixture(scope="session")
-def int8_server_start(app_assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InBackground]:
-    folder = tmp_path_factory.mktemp("app-int8")
-    server = InBackground(lambda: contextlib.contextmanager(_serve)(app_assets, folder, "--precision", "int8"))
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="session")
-def app_server_int8(int8_server_start: InBackground) -> AppServer:
-    """``python app.py --precision int8`` on the test assets (training off, as by default)."""
-    return int8_server_start.get()

@@ -11,6 +11,8 @@ from gradio_client.exceptions import AppError
 from tests.app.assets import LAYERS
 from tests.tolerances import PROBABILITY_SUM, REORDERED
 
+pytestmark = pytest.mark.xdist_group("app-server")  # one worker starts the app server these tests share
+
 PAIR = ("A man is playing a guitar.", "A man plays an instrument.")
 
 
@@ -157,16 +159,6 @@ def test_hard_cases_and_share_link_endpoints(client):
     assert query.startswith("?task=paraphrase&variant=single-cross&a=How+to+cook+rice") and "%3Cb%3E" in query
     with pytest.raises(AppError, match="cannot put these in a link: variant"):
         client.predict("paraphrase", "a", "b", "../etc", api_name="/share_link")
-
-
-def test_int8_server_answers_close_to_fp32(client, app_server_int8):
-    int8 = Client(app_server_int8, verbose=False)
-    value = int8.predict(*PAIR, "multi-cross", api_name="/predict_similarity")
-    assert abs(value - client.predict(*PAIR, "multi-cross", api_name="/predict_similarity")) < 1.0
-    _, note = int8.predict("similarity", *PAIR, "multi-cross", api_name="/saliency")
-    assert "fp32" in note
-    out = int8.predict("similarity", *PAIR, "multi-cross", api_name="/what_if")
-    assert "moves" in out["swap"]
 
 
 def test_embedding_map_endpoint_draws_the_dev_set(client):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mtbert.app import api, batch_tab, cases, compare, playground, results
+from mtbert.app import api, batch_tab, cases, compare, playground, results, whatif
 from mtbert.app.service import InputError
 from mtbert.app.store import VariantStore
 from tests.app.assets import LAYERS
@@ -198,6 +198,7 @@ def test_int8_serving_quantises_and_keeps_predictions_close():
     assert abs(float(a[0]) - float(b[0])) < 0.5, (a, b)
     spans, note = playground.saliency(int8, "similarity", *PAIR, "multi-cross")
     assert spans == [] and "fp32" in note
+    assert "moves" in whatif.what_if(int8, "similarity", *PAIR, "multi-cross")["swap"]
     with pytest.raises(ValueError, match="precision"):
         VariantStore(ASSETS, precision="fp8")
 
@@ -253,3 +254,21 @@ def test_handlers_and_api_endpoints_run_the_models_one_at_a_time(store, monkeypa
     seen.clear()
     assert endpoints["predict_sentiment"]("a film", "single-cross") == {"positive": 1.0}
     assert seen == [True] and not store.model_lock.locked()
+
+
+def test_the_command_line_serves_at_its_precision_with_training_off_unless_asked(monkeypatch, app_assets, tmp_path):
+    import app
+
+    built: dict = {}
+
+    class Launched:
+        def launch(self, **options):
+            built["options"] = options
+
+    monkeypatch.setattr(app, "build_app", lambda store, jobs: built.update(store=store, jobs=jobs) or Launched())
+    monkeypatch.setattr(app.signal, "signal", lambda *args: None)  # the test process keeps its own SIGTERM
+    app.main(["--assets", str(app_assets), "--precision", "int8", "--runs-dir", str(tmp_path), "--port", "7999"])
+    assert built["store"].precision == "int8" and not built["jobs"].allowed
+    assert built["options"]["server_port"] == 7999 and built["options"]["max_file_size"] == app.MAX_UPLOAD
+    app.main(["--assets", str(app_assets), "--runs-dir", str(tmp_path), "--allow-training"])
+    assert built["store"].precision == "fp32" and built["jobs"].allowed

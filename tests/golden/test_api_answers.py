@@ -23,7 +23,7 @@ from tests.golden.api_answers import (
     moved_answers,
 )
 
-pytestmark = pytest.mark.numerics
+pytestmark = [pytest.mark.numerics, pytest.mark.xdist_group("golden")]  # one worker starts its server
 
 
 # ``MTBERT_GOLDEN_SCOPE=paths`` asks only the questions of the variants that carry the endpoints' code paths
@@ -38,6 +38,12 @@ def answers(early_servers) -> dict:
     tests/conftest.py): every question asked once."""
     if SCOPE not in ("all", "paths"):
         raise ValueError(f"MTBERT_GOLDEN_SCOPE must be 'all' or 'paths', got {SCOPE!r}")
+    if "golden" not in early_servers:
+        from mtbert.layout import ASSETS
+        from tests.conftest import InBackground
+        from tests.golden.api_answers import serve_golden_app
+
+        early_servers["golden"] = InBackground(lambda: serve_golden_app(ASSETS))
     url, variants = early_servers["golden"].get()
     asked = variants if SCOPE == "all" else [v for v in PATH_VARIANTS if v in variants]
     return collect(url, asked, extra=list(MOVED))
