@@ -181,13 +181,14 @@ def _serve(assets: Path, log_dir: Path, *extra: str):
 @pytest.fixture(scope="session")
 def training_presets(tmp_path_factory: pytest.TempPathFactory, small_data: Path) -> Path:
     """A folder with the ``tiny`` preset for the Train tab: the tiny BERT on the small data files (named in the
-    preset, as the app server has no data folder), 180 steps (about 10 s) with a step record every 2 steps."""
+    preset, as the app server has no data folder), 360 steps (about 20 s: long enough that a Stop clicked once the
+    curve shows lands before the end on a busy machine) with a step record every 2 steps."""
     from tests.test_distributed import write_preset
 
     folder = tmp_path_factory.mktemp("presets")
     write_preset(
         folder / "tiny.toml",
-        epochs=4,
+        epochs=8,
         train_limit=240,
         log_every_steps=2,
         save_every_steps=10,

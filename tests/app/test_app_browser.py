@@ -466,6 +466,19 @@ def _progress(page) -> str:
     return page.locator("#train-progress").inner_text()
 
 
+def _wait_for_progress(page, text: str, seconds: float) -> None:
+    """Wait until the Train tab's progress line says ``text``; a timeout says what it said instead."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            f"document.querySelector('#train-progress').innerText.includes({text!r})", timeout=seconds * 1000
+        )
+    except PlaywrightTimeout:
+        page.screenshot(path=str(SHOTS / "train-timeout.png"), full_page=True)
+        raise AssertionError(f"after {seconds} s the progress says {_progress(page)!r}, not {text!r}") from None
+
+
 def test_a_run_started_in_the_train_tab_is_watched_stopped_resumed_and_becomes_a_model(page):
     tab(page, "Train")
     _pick(page, "#train-preset", r"^tiny$")
@@ -486,12 +499,8 @@ def test_a_run_started_in_the_train_tab_is_watched_stopped_resumed_and_becomes_a
     while _curve_points(page) < 2 and time.time() < deadline:
         page.wait_for_timeout(200)
     assert _curve_points(page) >= 2 and "running" in _progress(page), _progress(page)
-    page.screenshot(path=str(SHOTS / "13-train-running.png"), full_page=True)
     page.click("#train-stop")
-    page.wait_for_function(
-        "document.querySelector('#train-progress').innerText.includes('stopped: Resume continues it')",
-        timeout=60_000,
-    )
+    _wait_for_progress(page, "stopped: Resume continues it", 60)
     stopped_at = int(re.search(r"step ([0-9,]+) of", _progress(page)).group(1).replace(",", ""))
     page.click("#train-resume")
     before = len(page.console_errors)
@@ -505,6 +514,14 @@ def test_a_run_started_in_the_train_tab_is_watched_stopped_resumed_and_becomes_a
     page.wait_for_function(
         "document.querySelector('#train-progress').innerText.includes('browser-run')", timeout=30_000
     )
+    page.wait_for_function(
+        "/running|finished/.test(document.querySelector('#train-progress').innerText)", timeout=60_000
+    )
+    deadline = time.time() + 30
+    while _curve_points(page) < 2 and time.time() < deadline:  # the reattached tab draws the run's curves too
+        page.wait_for_timeout(200)
+    assert _curve_points(page) >= 2, _progress(page)
+    page.screenshot(path=str(SHOTS / "13-train-running.png"), full_page=True)  # the resumed run, reattached
     page.wait_for_function("document.querySelector('#train-progress').innerText.includes('finished')", timeout=180_000)
     total = int(re.search(r"of ([0-9,]+)", _progress(page)).group(1).replace(",", ""))
     assert 0 < stopped_at < total
