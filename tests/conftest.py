@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
-# Under pytest-xdist (``-n 2``: one worker a core) each process, its app servers and training runs included, keeps to
-# one thread: two workers' OpenMP pools spinning on two cores would slow both many times over.
+# Under pytest-xdist (pyproject.toml: three workers) each process, its app servers and training runs included, keeps
+# to one thread: several workers' OpenMP pools spinning on two cores would slow each many times over.
 XDIST = "PYTEST_XDIST_WORKER" in os.environ
 if XDIST:
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"

@@ -11,7 +11,8 @@ from gradio_client.exceptions import AppError
 from tests.app.assets import LAYERS
 from tests.tolerances import PROBABILITY_SUM, REORDERED
 
-pytestmark = pytest.mark.xdist_group("app-server")  # one worker starts the app server these tests share
+# One worker starts the app server these tests share (its own: the browser tests' server is another worker's).
+pytestmark = pytest.mark.xdist_group("app-api")
 
 PAIR = ("A man is playing a guitar.", "A man plays an instrument.")
 
