@@ -11,8 +11,7 @@ from gradio_client.exceptions import AppError
 from tests.app.assets import LAYERS
 from tests.tolerances import PROBABILITY_SUM, REORDERED
 
-# One worker starts the app server these tests share (its own: the browser tests' server is another worker's).
-pytestmark = pytest.mark.xdist_group("app-api")
+pytestmark = pytest.mark.xdist_group("app-server")  # one worker starts the app server these tests share
 
 PAIR = ("A man is playing a guitar.", "A man plays an instrument.")
 
