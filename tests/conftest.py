@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
-# Under pytest-xdist (pyproject.toml: three workers) each process, its app servers and training runs included, keeps
+# Under pytest-xdist (pyproject.toml: two workers) each process, its app servers and training runs included, keeps
 # to one thread: several workers' OpenMP pools spinning on two cores would slow each many times over.
 XDIST = "PYTEST_XDIST_WORKER" in os.environ
 if XDIST:
