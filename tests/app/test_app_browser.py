@@ -612,15 +612,11 @@ def test_the_runs_tab_draws_two_shipped_variants_and_the_trained_run(page):
 def training_off(app_assets, tmp_path, capfd):
     """The app on the test assets with training off, as ``python app.py`` builds it, served from this process (a
     traceback it prints fails the test); yields its URL."""
-    import app
     from mtbert.app.store import VariantStore
-    from mtbert.app.training_jobs import TrainingJobs
+    from tests.app.serve import served
 
-    store = VariantStore(app_assets, tmp_path / "no-data-folder")
-    demo = app.build_app(store, TrainingJobs(tmp_path / "runs", allowed=False))
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_options(store))
-    yield demo.local_url
-    demo.close()
+    with served(VariantStore(app_assets, tmp_path / "no-data-folder")) as url:
+        yield url
     printed = capfd.readouterr()
     assert "Traceback" not in printed.out + printed.err, printed.err[-3000:]
 

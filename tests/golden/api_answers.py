@@ -1,7 +1,7 @@
 """The app API's answers to a fixed set of questions: every shipped variant's three predictions, and every endpoint
 on the variants that cover its code paths (the behaviour lock of refactors).
 
-``python -m tests.golden.api_answers record`` starts ``app.py`` on a copy of ``assets/`` and writes
+``python -m tests.golden.api_answers record`` serves the app on a copy of ``assets/`` and writes
 ``tests/golden/api_answers.json.gz``; ``... check`` compares a fresh run with it and prints every difference and
 the largest deviation it allowed. The app runs with no data folder, as on a fresh clone: the dev sentences come from
 ``assets/data``, so the answers do not depend on whether the CS224N files lie beside the clone.
@@ -179,10 +179,11 @@ def move_bias(checkpoint: Path, key: str, task: str, by: float = 1e-3) -> None:
 
 @contextmanager
 def serve_golden_app(assets: Path) -> Iterator[tuple[str, list[str]]]:
-    """``app.py`` on a copy of ``assets`` with the ``MOVED`` variants added and no data folder; yields its URL and
-    the shipped variants' names."""
+    """The app on a copy of ``assets`` with the ``MOVED`` variants added and no data folder, served from this process
+    (``tests.app.serve``); yields its URL and the shipped variants' names."""
+    from mtbert.app.store import VariantStore
     from mtbert.layout import checkpoints_dir
-    from train.benchmark_app import start_app
+    from tests.app.serve import served
 
     variants = sorted(p.name for p in checkpoints_dir(assets).iterdir() if p.is_dir())
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,12 +194,8 @@ def serve_golden_app(assets: Path) -> Iterator[tuple[str, list[str]]]:
             move_bias(checkpoints_dir(copy) / name, key, task)
         empty = Path(tmp) / "no-data"
         empty.mkdir()
-        process, url, _ = start_app(copy, {"MTBERT_DATA_DIR": str(empty)})
-        try:
+        with served(VariantStore(copy, empty)) as url:
             yield url, variants
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def moved_answers(answers: dict[str, Any], name: str) -> dict[str, Any]:
