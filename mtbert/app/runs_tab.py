@@ -67,6 +67,29 @@ def _x(frame: pd.DataFrame, x_axis: str) -> list[Any]:
     return frame[X_AXES[x_axis]].tolist()  # plain lists: the browser's figure holds arrays, not encoded buffers
 
 
+def logging_interval(per_step: pd.DataFrame) -> float:
+    """A run's usual number of steps between two step records (its ``log_every_steps``)."""
+    gaps = per_step.groupby("part")["step"].diff()
+    gaps = gaps[gaps > 0]
+    return float(gaps.median()) if not gaps.empty else 1.0
+
+
+def broken_at_gaps(part: pd.DataFrame, x_axis: str, interval: float) -> tuple[list[Any], list[Any]]:
+    """One task's losses as x and y lists, the line broken (a None point) where the task was not trained for more
+    than two logging intervals (another task's turn in a sequential schedule), so no line is drawn across the gap."""
+    xs: list[Any] = []
+    ys: list[Any] = []
+    last: tuple[Any, float] | None = None
+    for run_part, step, x, y in zip(part["part"], part["step"], _x(part, x_axis), part["loss"].tolist(), strict=True):
+        if last is not None and last[0] == run_part and step - last[1] > 2 * interval:
+            xs.append(None)
+            ys.append(None)
+        xs.append(x)
+        ys.append(y)
+        last = (run_part, step)
+    return xs, ys
+
+
 def curves_figure(runs: list[RunCurves], x_axis: str = "steps") -> go.Figure:
     """Three rows of panels on shared x axes, one colour per run in every panel."""
     column = X_AXES[x_axis]
@@ -80,11 +103,13 @@ def curves_figure(runs: list[RunCurves], x_axis: str = "steps") -> go.Figure:
 
         steps, epochs = step_frame(run), epoch_frame(run)
         if not steps.empty and steps[column].notna().any():
+            per_step = steps.drop_duplicates(["part", "step"])
+            interval = logging_interval(per_step)
             for col, task in enumerate(LOSS_PANELS, start=1):
                 part = steps[steps["task"] == task]
                 if not part.empty:
-                    add(go.Scatter(x=_x(part, x_axis), y=part["loss"].tolist(), mode="lines"), 1, col)
-            per_step = steps.drop_duplicates(["part", "step"])
+                    x, y = broken_at_gaps(part, x_axis, interval)
+                    add(go.Scatter(x=x, y=y, mode="lines"), 1, col)
             for col, (key, _) in enumerate(TRAIN_PANELS, start=1):
                 if per_step[key].notna().any():
                     add(go.Scatter(x=_x(per_step, x_axis), y=per_step[key].tolist(), mode="lines"), 3, col)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import time
 
-from mtbert.app.runs_tab import LOSS_PANELS, QUIET_SECONDS, curves_figure, live
+import pandas as pd
+
+from mtbert.app.runs_tab import LOSS_PANELS, QUIET_SECONDS, broken_at_gaps, curves_figure, live, logging_interval
 from mtbert.app.store import VariantStore
 from mtbert.layout import run_logs_dir
 from mtbert.run_log import METRICS_LOG
@@ -39,3 +41,17 @@ def test_only_a_run_that_may_still_log_keeps_the_page_polling(app_assets, tmp_pa
     old = time.time() - QUIET_SECONDS - 60
     os.utime(mine / METRICS_LOG, (old, old))
     assert not live(store, folders, ["mine"])  # quiet for longer than a run pauses between records
+
+
+def test_a_tasks_loss_line_breaks_where_other_tasks_trained_and_nowhere_else():
+    # Sequential schedule, a record every 2 steps: sentiment's steps 2-6, then paraphrase's 8-12, then sentiment's
+    # again from 14 (its line must not join 6 to 14).
+    rows = [("sentiment", s) for s in (2, 4, 6)] + [("paraphrase", s) for s in (8, 10, 12)]
+    rows += [("sentiment", s) for s in (14, 16)]
+    steps = pd.DataFrame([{"part": "joint", "task": t, "step": s, "epoch": s / 16, "loss": 1.0} for t, s in rows])
+    interval = logging_interval(steps.drop_duplicates(["part", "step"]))
+    assert interval == 2
+    x, y = broken_at_gaps(steps[steps["task"] == "sentiment"], "steps", interval)
+    assert x == [2, 4, 6, None, 14, 16] and y[3] is None
+    x, _ = broken_at_gaps(steps[steps["task"] == "paraphrase"], "epochs", interval)
+    assert None not in x and len(x) == 3
