@@ -220,8 +220,7 @@ def build(
     form = _form(store, jobs)
     watch = _watch(jobs)
     _wire_form(store, jobs, form, watch)
-    _wire_watch(store, jobs, watch, playground, compare, tabs)
-    demo.load(lambda: gr.Timer(active=jobs.busy()), None, watch.timer, api_visibility="private")
+    _wire_watch(store, jobs, watch, playground, compare, tabs, demo)
     return TrainTab(watch.run)
 
 
@@ -309,7 +308,13 @@ def _wire_form(store: VariantStore, jobs: TrainingJobs, form: Form, watch: Watch
 
 
 def _wire_watch(
-    store: VariantStore, jobs: TrainingJobs, watch: Watch, playground: PlaygroundTab, compare: CompareTab, tabs: gr.Tabs
+    store: VariantStore,
+    jobs: TrainingJobs,
+    watch: Watch,
+    playground: PlaygroundTab,
+    compare: CompareTab,
+    tabs: gr.Tabs,
+    demo: gr.Blocks,
 ) -> None:
     def tick(chosen: str, last: tuple) -> tuple[Any, ...]:
         finished = jobs.poll()
@@ -333,16 +338,20 @@ def _wire_watch(
             polling,
         )
 
+    outputs = [watch.table, watch.progress, watch.curves, watch.run, playground.variant, watch.seen, watch.timer]
     watch.timer.tick(
         tick,
         [watch.run, watch.seen],
-        [watch.table, watch.progress, watch.curves, watch.run, playground.variant, watch.seen, watch.timer],
+        outputs,
         api_visibility="private",
         show_progress="hidden",
         # A cheap poll goes as one plain request, outside the queue: it never waits behind (or holds up) a model's
         # work, and it opens and closes no event stream every second.
         queue=False,
     )
+    # A page (re)loaded shows the runs as they are now (the table built with the app is not), reattaches to the
+    # latest run and polls if one is running or queued.
+    demo.load(tick, [watch.run, watch.seen], outputs, api_visibility="private", show_progress="hidden", queue=False)
     watch.run.input(
         lambda c: (progress_html(jobs, c), curves_figure([read_run(c, jobs.folder(c))]) if c else None),
         watch.run,

@@ -527,10 +527,19 @@ def test_a_run_started_in_the_train_tab_is_watched_stopped_resumed_and_becomes_a
     assert 0 < stopped_at < total
     assert "finished" in page.locator("#train-jobs").inner_text()
     page.screenshot(path=str(SHOTS / "14-train-finished.png"), full_page=True)
+    page.reload(wait_until="load")  # nothing runs now, so the page does not poll: its load shows the runs as they are
+    page.wait_for_selector("#run", timeout=60_000)
+    tab(page, "Train")
+    page.wait_for_function(
+        "document.querySelector('#train-jobs').innerText.includes('browser-run')"
+        " && document.querySelector('#train-progress').innerText.includes('browser-run: finished')",
+        timeout=30_000,
+    )
 
     tab(page, "Playground")
     page.click("#variant input")
     mine = page.get_by_role("option", name=re.compile(r"^yours · .*browser-run"))
+    mine.first.wait_for(timeout=10_000)  # opening the picker re-reads the models (the page loaded before the run ended)
     assert mine.count() == 1
     mine.click()
     page.get_by_label("similarity").first.check()
