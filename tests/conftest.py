@@ -96,11 +96,22 @@ def backbone_cache():
 
 @pytest.fixture(scope="session")
 def app_assets(tmp_path_factory: pytest.TempPathFactory, backbone_cache) -> Path:
-    """The app tests' assets folder, built once: its variants' dev predictions cover each dev file's first 80 rows."""
+    """The app tests' assets folder, built once a test run: its variants' dev predictions cover each dev file's first
+    80 rows. Under xdist the first worker that needs it builds it, under a file lock, in the folder the workers
+    share, and the others read it (tests only read it; a test that changes assets changes a copy)."""
+    from filelock import FileLock
+
     from tests.app.assets import build_test_assets
 
-    data = _write_small_data(tmp_path_factory.mktemp("app-data"), 80)
-    return build_test_assets(tmp_path_factory.mktemp("assets"), data, backbone_cache)
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if XDIST else base) / "app-assets"
+    built = root / "built"
+    with FileLock(str(root) + ".lock"):
+        if not built.exists():
+            data = _write_small_data(root / "data", 80)
+            (root / "assets").mkdir(parents=True, exist_ok=True)
+            built.write_text(str(build_test_assets(root / "assets", data, backbone_cache)))
+    return Path(built.read_text())
 
 
 @pytest.fixture(scope="session")
