@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,7 +14,7 @@ XDIST = "PYTEST_XDIST_WORKER" in os.environ
 if XDIST:
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
 
-from mtbert.data import resolve_data_dir  # noqa: E402
+from mtbert.data import resolve_data_dir  # noqa: E402 (imports torch, which reads OMP_NUM_THREADS now)
 
 SYNTHETIC = {
     "ids-sst": (
@@ -206,67 +202,6 @@ def training_presets(tmp_path_factory: pytest.TempPathFactory, small_data: Path)
         data_dir=str(small_data),
     )
     return folder
-
-
-class InBackground:
-    """A context manager entered in a thread of its own: an app server starts (its imports take a core for about
-    20 s) while tests run, and a fixture waits for it only when a test needs it."""
-
-    def __init__(self, make: Callable[[], AbstractContextManager[Any]]) -> None:
-        self._ready, self._done = threading.Event(), threading.Event()
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(make,), daemon=True)
-        self._thread.start()
-
-    def _run(self, make: Callable[[], AbstractContextManager[Any]]) -> None:
-        try:
-            with make() as value:
-                self._value = value
-                self._ready.set()
-                self._done.wait()
-        except BaseException as err:  # noqa: BLE001 - handed to the test that waits for it
-            self._error = err
-            self._ready.set()
-
-    def get(self, timeout: float = 300) -> Any:
-        if not self._ready.wait(timeout):
-            raise TimeoutError(f"not started within {timeout} s")
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-    def close(self) -> None:
-        self._done.set()
-        self._thread.join(60)
-
-
-def _needed(session: pytest.Session, fixture: str) -> bool:
-    return any(fixture in getattr(item, "fixturenames", ()) for item in session.items)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_thread_a_worker() -> None:
-    if XDIST:
-        import torch
-
-        torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def early_servers(request: pytest.FixtureRequest) -> Iterator[dict[str, InBackground]]:
-    """The servers that need nothing the session builds, started as the session starts: the golden answers' app
-    on the shipped assets (tests/golden). Under xdist no worker knows at its start whether it will run the golden
-    tests, so there the fixture that needs the server starts it."""
-    started: dict[str, InBackground] = {}
-    if _needed(request.session, "answers") and not XDIST:
-        from mtbert.layout import ASSETS
-        from tests.golden.api_answers import serve_golden_app
-
-        started["golden"] = InBackground(lambda: serve_golden_app(ASSETS))
-    yield started
-    for server in started.values():
-        server.close()
 
 
 @pytest.fixture(scope="session")

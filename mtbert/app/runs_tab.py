@@ -244,17 +244,19 @@ def build(store: VariantStore, extra: RunFolders | None = None, picked: list[str
     seen = gr.State(stamp(folders(), start))
     timer = gr.Timer(REFRESH_SECONDS, active=live(store, folders(), start))  # on only while a picked run may log
 
-    def show(names: list[str], x: str) -> tuple[Any, ...]:
+    def show(names: list[str], x: str, current: dict[str, Path] | None = None) -> tuple[Any, ...]:
+        current = current or folders()
         try:
-            out = draw(folders(), names, x)
+            out = draw(current, names, x)
         except KeyError as err:
             raise gr.Error(err.args[0], print_exception=False) from err
-        return out["plot"], out["note"], stamp(folders(), names), gr.Timer(active=live(store, folders(), names))
+        return out["plot"], out["note"], stamp(current, names), gr.Timer(active=live(store, current, names))
 
     def refresh(names: list[str], x: str, last: tuple) -> tuple[Any, ...]:
-        if stamp(folders(), names) == tuple(tuple(m) for m in last or ()):
-            return gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=live(store, folders(), names))
-        return show(names, x)
+        current = folders()  # once a tick: it walks every variant and run folder
+        if stamp(current, names) == tuple(tuple(m) for m in last or ()):
+            return gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=live(store, current, names))
+        return show(names, x, current)
 
     for trigger in (runs.change, x_axis.change):
         trigger(show, [runs, x_axis], [plot, note, seen, timer], api_visibility="private")

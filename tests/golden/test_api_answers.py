@@ -13,6 +13,7 @@ import os
 import numpy as np
 import pytest
 
+from mtbert.layout import ASSETS
 from tests.golden.api_answers import (
     GOLDEN,
     MOVED,
@@ -21,9 +22,10 @@ from tests.golden.api_answers import (
     collect,
     differences,
     moved_answers,
+    serve_golden_app,
 )
 
-pytestmark = [pytest.mark.numerics, pytest.mark.xdist_group("golden")]  # one worker starts its server
+pytestmark = [pytest.mark.numerics, pytest.mark.xdist_group("golden")]  # one worker serves the app once
 
 
 # ``MTBERT_GOLDEN_SCOPE=paths`` asks only the questions of the variants that carry the endpoints' code paths
@@ -33,20 +35,14 @@ SCOPE = os.environ.get("MTBERT_GOLDEN_SCOPE", "all")
 
 
 @pytest.fixture(scope="module")
-def answers(early_servers) -> dict:
-    """One app on a copy of the shipped assets (plus the moved-bias variants; started as the session starts, see
-    tests/conftest.py): every question asked once."""
+def answers() -> dict:
+    """One app on a copy of the shipped assets (plus the moved-bias variants), served from this worker: every
+    question asked once."""
     if SCOPE not in ("all", "paths"):
         raise ValueError(f"MTBERT_GOLDEN_SCOPE must be 'all' or 'paths', got {SCOPE!r}")
-    if "golden" not in early_servers:
-        from mtbert.layout import ASSETS
-        from tests.conftest import InBackground
-        from tests.golden.api_answers import serve_golden_app
-
-        early_servers["golden"] = InBackground(lambda: serve_golden_app(ASSETS))
-    url, variants = early_servers["golden"].get()
-    asked = variants if SCOPE == "all" else [v for v in PATH_VARIANTS if v in variants]
-    return collect(url, asked, extra=list(MOVED))
+    with serve_golden_app(ASSETS) as (url, variants):
+        asked = variants if SCOPE == "all" else [v for v in PATH_VARIANTS if v in variants]
+        return collect(url, asked, extra=list(MOVED))
 
 
 @pytest.fixture(scope="module")
