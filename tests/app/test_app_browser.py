@@ -223,7 +223,11 @@ def test_explorer_filters_slices_and_opens_a_row_in_the_playground(page):
     page.wait_for_function(
         f"document.querySelector('#sentence-a textarea').value.startsWith({text[:20]!r})", timeout=30_000
     )
-    assert page.get_by_role("tab", name="Playground").get_attribute("aria-selected") == "true"
+    playground = page.get_by_role("tab", name="Playground")
+    deadline = time.time() + 10  # the tab switch may render a moment after the sentence
+    while playground.get_attribute("aria-selected") != "true" and time.time() < deadline:
+        page.wait_for_timeout(100)
+    assert playground.get_attribute("aria-selected") == "true"
     # sortable: the error column's menu sorts it (the table opens with the largest errors first)
     tab(page, "Explorer")
     page.locator("#explorer-table [data-testid=header-4]").hover()
