@@ -35,10 +35,15 @@ class Embeddings(nn.Module):
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, word_embeddings: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        # word_embeddings (B, T, C), when given, stand in for the word lookup (integrated gradients attribute
+        # through them, with no hook on the shared embedding table).
         T = input_ids.size(1)
         positions = torch.arange(T, device=input_ids.device)  # (T,)
-        x = self.word(input_ids) + self.position(positions) + self.token_type(token_type_ids)  # (B, T, C)
+        words = self.word(input_ids) if word_embeddings is None else word_embeddings
+        x = words + self.position(positions) + self.token_type(token_type_ids)  # (B, T, C)
         return self.dropout(self.norm(x))
 
 
@@ -138,8 +143,9 @@ class MiniBert(nn.Module):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         output_attentions: bool = False,
+        word_embeddings: torch.Tensor | None = None,
     ) -> EncoderOutput:
-        # input_ids, attention_mask, token_type_ids: (B, T)
+        # input_ids, attention_mask, token_type_ids: (B, T); word_embeddings (B, T, C) replace the word lookup
         if input_ids.size(1) > self.config.max_position_embeddings:
             raise ValueError(
                 f"sequence of {input_ids.size(1)} tokens exceeds max_position_embeddings "
@@ -149,7 +155,7 @@ class MiniBert(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, C)
+        x = self.embeddings(input_ids, token_type_ids, word_embeddings)  # (B, T, C)
         # Boolean key mask (B, 1, 1, T), broadcast over heads and queries; SDPA is faster with bool than float.
         keep = attention_mask[:, None, None, :].bool()
         attentions = []

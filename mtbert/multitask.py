@@ -235,13 +235,20 @@ class MultitaskModel(nn.Module, PredictAPI):
     def embed(
         self, inputs: dict[str, torch.Tensor], output_attentions: bool = False
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-        """Pooled embedding (B, C) of one padded input (moved to the model's device), and its attentions when asked."""
+        """Pooled embedding (B, C) of one padded input (moved to the model's device), and its attentions when asked.
+
+        ``inputs`` holds ``input_ids``, ``attention_mask`` and ``token_type_ids`` (B, T), and may hold
+        ``word_embeddings`` (B, T, C) to use in place of the word lookup."""
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         # A frozen backbone is a fixed feature extractor while training; explanations still need its gradients.
         frozen_training = self.training and self.finetune.mode == "frozen"
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen_training):
             out = self.backbone(
-                inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"], output_attentions
+                inputs["input_ids"],
+                inputs["attention_mask"],
+                inputs["token_type_ids"],
+                output_attentions,
+                word_embeddings=inputs.get("word_embeddings"),
             )
             pooled = pool(out.last_hidden_state, inputs["attention_mask"], self.head_config.pooling)
         if self.pooler is not None:  # a head layer: it trains even on a frozen backbone

@@ -73,5 +73,64 @@ def test_integrated_gradients_completeness(backbone_cache, encoding, task, b):
             floor = 1e-5 * (abs(f_input) + abs(f_base))
             bound = riemann * max(abs(delta), size) + floor
             assert abs(total - delta) <= bound, (total, delta, size)
+            assert part.delta == pytest.approx(delta, rel=1e-3, abs=1e-4)  # the delta it reports is f's own
+            assert part.completeness_error <= riemann + floor / max(abs(delta), size)
             # the check has teeth: no attribution at all, or every attribution of the wrong sign, fails it
             assert abs(0.0 - delta) > bound or abs(-total - delta) > bound, (total, delta, size)
+
+
+def test_integrated_gradients_hook_nothing_so_other_requests_share_the_model(backbone_cache):
+    """IG attributes through word embeddings passed in: no hook is left on (or put on) the shared model, and
+    predictions made while it runs in another thread are the plain ones."""
+    import threading
+
+    model = make_model(backbone_cache, "cross", mode="lora")
+    pairs = (["a cat sat on the mat", "two dogs run"], ["a cat is sitting", "a man sleeps"])
+    reference = model.predict_similarity(*pairs)
+    seen: list[int] = []
+    original = model.backbone.embeddings.word.forward
+
+    def counting(*args, **kwargs):  # any hook captum put on the embedding table would show here
+        seen.append(len(model.backbone.embeddings.word._forward_hooks))
+        return original(*args, **kwargs)
+
+    model.backbone.embeddings.word.forward = counting
+    done = threading.Event()
+
+    def explain() -> None:
+        for _ in range(3):
+            integrated_gradients(model, "similarity", "a man plays a guitar", "someone plays music", n_steps=16)
+        done.set()
+
+    worker = threading.Thread(target=explain)
+    worker.start()
+    while not done.is_set():
+        np.testing.assert_allclose(model.predict_similarity(*pairs), reference, rtol=1e-4, atol=1e-5)
+    worker.join()
+    assert seen and set(seen) == {0}
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+
+
+def test_an_input_the_first_pass_leaves_outside_the_tolerance_is_integrated_again_with_more_steps(
+    backbone_cache, monkeypatch
+):
+    from mtbert.app import explain
+
+    with torch.random.fork_rng():
+        torch.manual_seed(7)
+        model = make_model(backbone_cache, "cross", mode="lora")
+    args = (model, "similarity", "a man plays a guitar on a stage tonight", "someone plays music")
+    rough, _ = integrated_gradients(*args, n_steps=2)  # two steps: far outside the tolerance
+    assert rough[0].completeness_error > explain.COMPLETENESS_TOLERANCE
+    steps: list[int] = []
+    attribute = explain.IntegratedGradients.attribute
+
+    def counting(self, *a, **kw):
+        steps.append(kw["n_steps"])
+        return attribute(self, *a, **kw)
+
+    monkeypatch.setattr(explain.IntegratedGradients, "attribute", counting)
+    monkeypatch.setattr(explain, "IG_STEPS", 2)
+    parts, _ = integrated_gradients(*args)  # the app's rule: the first pass, then the fallback
+    assert steps == [2, explain.IG_FALLBACK_STEPS]
+    assert parts[0].completeness_error <= explain.COMPLETENESS_TOLERANCE
