@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -14,13 +12,13 @@ from mtbert.app.attention import grid_png
 from mtbert.app.cases import hard_case_records
 from mtbert.app.evaluations import dataset_metrics, decisions
 from mtbert.app.explorer import dataset_for, explore_records
-from mtbert.app.playground import predict_with
+from mtbert.app.playground import playground_api, predict_with, saliency_api
 from mtbert.app.service import InputError, focus_task
 from mtbert.app.share import link_query
 from mtbert.app.store import VariantStore
 from mtbert.app.train_tab import HELD_OUT, TRAIN_FILES, start_run
 from mtbert.app.training_jobs import TrainingJobs, summary
-from mtbert.app.ui import user_errors
+from mtbert.app.ui import MODEL_WORK, user_errors
 from mtbert.app.whatif import live, what_if
 from mtbert.bootstrap import paired
 from mtbert.datasets import Dataset
@@ -48,25 +46,16 @@ def register(store: VariantStore, jobs: TrainingJobs | None = None) -> None:
     /explore, /what_if, /live, /attention_grid, /hard_cases, /share_link, /models, /datasets, /dataset_metrics and
     /significance (the Explorer's upload is /add_dataset, a tab event), and, given the training runs,
     /start_training, /training_runs, /stop_training and /resume_training (which refuse unless training is on)."""
-    for fn in (*_predictions(store), *_explanations(store), *_collections(store)):
-        gr.api(_holding_models(store, fn), api_name=fn.__name__.removesuffix("_api"))
+    for fn in (*_predictions(store), *_explanations(store)):  # they run a model: its shared concurrency group
+        gr.api(fn, api_name=fn.__name__.removesuffix("_api"), **MODEL_WORK)
+    for fn in _collections(store):  # table reads and lists: their own slots
+        gr.api(fn, api_name=fn.__name__.removesuffix("_api"))
     for fn in _training(store, jobs) if jobs is not None else []:
-        gr.api(fn, api_name=fn.__name__)  # no model lock: they start processes and read logs
-
-
-def _holding_models(store: VariantStore, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` run while holding the store's model lock (as the UI's events are), keeping its signature for Gradio."""
-
-    @functools.wraps(fn)
-    def locked(*args: Any, **kwargs: Any) -> Any:
-        with store.model_lock:
-            return fn(*args, **kwargs)
-
-    return locked
+        gr.api(fn, api_name=fn.__name__)  # they start processes and read logs
 
 
 def _predictions(store: VariantStore) -> list[Any]:
-    """The endpoints that predict: one task on one input, or the Explorer's dev table."""
+    """The endpoints that predict one task on one input."""
 
     @user_errors
     def predict_sentiment(text: str, variant: str) -> dict[str, float]:
@@ -91,30 +80,20 @@ def _predictions(store: VariantStore) -> list[Any]:
         return predict_pair(store, sentence_a, sentence_b, task, variant, attentions)
 
     @user_errors
-    def explore(
-        task: str,
-        variant: str,
-        other: str,
-        gold: str,
-        predicted: str,
-        min_error: float,
-        length: str,
-        overlap: str,
-        word: str,
-        disagree_only: bool,
-        dataset: str = "",
-    ) -> dict[str, Any]:
-        """The Explorer: every prediction of a variant on a dataset of a task (its dev set unless ``dataset`` names
-        another) that passes the filters, with its error, the second variant's prediction when one is named, the
-        metric per slice and the paired bootstrap of the two on the rows kept."""
-        args = (task, variant, other, gold, predicted, min_error, length, overlap, word, disagree_only, dataset)
-        return explore_records(store, *args)
+    def playground(task: str, sentence_a: str, sentence_b: str, variant: str) -> dict[str, Any]:
+        """What the Playground's Run predicts: each task's value, the notes, the explained task, its tokens."""
+        return playground_api(store, task, sentence_a, sentence_b, variant)
 
-    return [predict_sentiment, predict_paraphrase, predict_similarity, predict_pair_api, explore]
+    @user_errors
+    def saliency(task: str, sentence_a: str, sentence_b: str, variant: str) -> tuple[list[Any], str]:
+        """Integrated-gradients (token, score in [-1, 1]) spans of the task the Playground explains, and what."""
+        return saliency_api(store, task, sentence_a, sentence_b, variant)
+
+    return [predict_sentiment, predict_paraphrase, predict_similarity, predict_pair_api, playground, saliency]
 
 
 def _explanations(store: VariantStore) -> list[Any]:
-    """The endpoints that explain, share and list: what-if, the attention grid, live predictions, hard cases."""
+    """The endpoints that explain one input: what-if, the attention grid, live predictions."""
 
     @user_errors
     def what_if_api(task: str, sentence_a: str, sentence_b: str, variant: str) -> dict[str, Any]:
@@ -136,6 +115,33 @@ def _explanations(store: VariantStore) -> list[Any]:
         """Every prediction the variant makes for the input, as one line (what the Playground shows while typing)."""
         return live(store, task, sentence_a, sentence_b, variant)
 
+    return [what_if_api, attention_grid, live_api]
+
+
+def _collections(store: VariantStore) -> list[Any]:
+    """The endpoints that read tables and list: the Explorer, the hard cases, share links, the models and datasets,
+    a model's score on a dataset and the comparison of two."""
+
+    @user_errors
+    def explore(
+        task: str,
+        variant: str,
+        other: str,
+        gold: str,
+        predicted: str,
+        min_error: float,
+        length: str,
+        overlap: str,
+        word: str,
+        disagree_only: bool,
+        dataset: str = "",
+    ) -> dict[str, Any]:
+        """The Explorer: every prediction of a variant on a dataset of a task (its dev set unless ``dataset`` names
+        another) that passes the filters, with its error, the second variant's prediction when one is named, the
+        metric per slice and the paired bootstrap of the two on the rows kept."""
+        args = (task, variant, other, gold, predicted, min_error, length, overlap, word, disagree_only, dataset)
+        return explore_records(store, *args)
+
     @user_errors
     def hard_cases() -> dict[str, Any]:
         """The hard-case tables as the Hard cases tab shows them: per category, its rows with 2-decimal predictions,
@@ -146,12 +152,6 @@ def _explanations(store: VariantStore) -> list[Any]:
     def share_link(task: str, sentence_a: str, sentence_b: str, variant: str) -> str:
         """The query string that opens the Playground on this input (append it to the app's address)."""
         return link_query(store, task, sentence_a, sentence_b, variant)
-
-    return [what_if_api, attention_grid, live_api, hard_cases, share_link]
-
-
-def _collections(store: VariantStore) -> list[Any]:
-    """The endpoints that list the models and datasets, score a model on a dataset and compare two."""
 
     @user_errors
     def models() -> list[dict[str, Any]]:
@@ -195,7 +195,7 @@ def _collections(store: VariantStore) -> list[Any]:
         a, b = (_with_gold(data, store.predictions(v, data.name)) for v in (variant_a, variant_b))
         return paired(task, a["gold"].to_numpy(float), decisions(task, a), decisions(task, b))
 
-    return [models, datasets, dataset_metrics_api, significance]
+    return [explore, hard_cases, share_link, models, datasets, dataset_metrics_api, significance]
 
 
 def _with_gold(data: Dataset, predictions: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,6 @@ import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -97,19 +96,14 @@ def grid_png(views: list[AttentionView], which: str) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def build(views: gr.State, which: gr.Radio, layer: gr.Slider, head: gr.Dropdown) -> gr.Image:
-    """The grid of all layers x heads under the large map; it follows the input picker, and a click opens a head."""
+def build(views: gr.State, which: gr.Radio) -> gr.Image:
+    """The grid of all layers x heads under the large map; it follows the input picker (a click on it is wired by
+    the tab that shows the large map)."""
     image = gr.Image(
         label="All layers × heads (click a map to open it above)",
         interactive=False,
         show_label=True,
         elem_id="attention-grid",
     )
-    which.change(grid_file, [views, which], image, api_visibility="private", show_progress="hidden")
-
-    def select(views: list[AttentionView], evt: gr.SelectData) -> tuple[Any, Any]:
-        chosen = head_at(views, *evt.index)
-        return (gr.skip(), gr.skip()) if chosen is None else chosen
-
-    image.select(select, [views], [layer, head], api_visibility="private")
+    which.input(grid_file, [views, which], image, api_visibility="private", show_progress="hidden")
     return image

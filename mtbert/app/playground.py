@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import html
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +15,16 @@ from mtbert.app import attention, whatif
 from mtbert.app.plots import attention_figure, similarity_scale
 from mtbert.app.service import Prediction, explain_input, focus_task, head_choices, predict_input
 from mtbert.app.store import VariantStore
-from mtbert.app.ui import TASK_CHOICES, default_variant, event, refresh_on_focus, variant_choices
+from mtbert.app.ui import (
+    MODEL_WORK,
+    TASK_CHOICES,
+    default_variant,
+    event,
+    refresh_on_focus,
+    stream_event,
+    variant_choices,
+)
+from mtbert.app.whatif import what_if
 from mtbert.multitask import AttentionView
 from mtbert.tasks import PARAPHRASE, SENTIMENT, SIMILARITY
 
@@ -27,14 +39,17 @@ EXAMPLES = [
     [PARAPHRASE, "How do I learn Python quickly?", "What is the fastest way to learn Python?"],
     [SENTIMENT, "A gorgeous, witty and deeply moving film.", ""],
 ]
-OUTPUTS = ("sentiment", "paraphrase", "similarity", "note", "views", "layer", "which", "heatmap", "focus", "head")
+PREDICTION = ("sentiment", "paraphrase", "similarity", "note")
+ATTENTION = ("views", "layer", "which", "heatmap", "focus", "head")
+OUTPUTS = PREDICTION + ATTENTION
 
 
 def predict_with(
     store: VariantStore, task: str, sentence_a: str, sentence_b: str | None, variant: str, attentions: bool = True
 ) -> Prediction:
-    """Run ``task`` on one input with the named variant (loaded once by the store)."""
-    return predict_input(store.model(variant), task, sentence_a, sentence_b, attentions)
+    """Run ``task`` on one input with the named variant (loaded once by the store); without attentions, concurrent
+    requests for the same variant and task run as one batch."""
+    return predict_input(store.batching(variant), task, sentence_a, sentence_b, attentions)
 
 
 def run(store: VariantStore, task: str, sentence_a: str, sentence_b: str, variant: str) -> dict[str, Any]:
@@ -67,6 +82,68 @@ def run(store: VariantStore, task: str, sentence_a: str, sentence_b: str, varian
     }
 
 
+def run_stream(store: VariantStore, task: str, sentence_a: str, sentence_b: str, variant: str) -> Iterator[dict]:
+    """The Playground's one round trip per Run: the prediction as soon as it is computed, then the attention map
+    and grid, then saliency, then what-if, each sent to the page when ready (one streamed event, not a chain)."""
+    shown = run(store, task, sentence_a, sentence_b, variant)
+    yield {name: shown[name] for name in PREDICTION}
+    views = shown["views"]
+    which = "sentence A" if len(views) == 2 else ("pair" if sentence_b else "sentence")
+    yield {name: shown[name] for name in ATTENTION} | {"grid": attention.grid_file(views, which)}
+    yield dict(zip(("saliency", "saliency_note"), saliency(store, task, sentence_a, sentence_b, variant), strict=True))
+    yield what_if(store, task, sentence_a, sentence_b, variant)
+
+
+class LatestRun:
+    """Per browser session, the Run started last: an earlier Run of the session still streaming stops before its
+    next step, so its late outputs never land over the new ones and its work is not done for nothing."""
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._latest: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._keep = keep  # sessions remembered (the oldest are forgotten)
+
+    def stream(self, steps: Iterator[dict], session: str | None) -> Iterator[dict]:
+        """``steps``, cut off once a later Run of ``session`` has started (all of them without a session)."""
+        if session is None:
+            yield from steps
+            return
+        with self._lock:
+            mine = self._latest.pop(session, 0) + 1
+            self._latest[session] = mine
+            while len(self._latest) > self._keep:
+                self._latest.popitem(last=False)
+        for step in steps:
+            if self._latest.get(session) != mine:
+                steps.close()  # type: ignore[attr-defined]
+                return
+            yield step
+
+
+def playground_api(store: VariantStore, task: str, sentence_a: str, sentence_b: str, variant: str) -> dict[str, Any]:
+    """The Playground's prediction as data: each task's value (class probabilities, a probability or a 0-5 score),
+    the notes, the task the page explains and the attention views' tokens and shape."""
+    prediction = predict_with(store, task, sentence_a, sentence_b, variant)
+    focus = focus_task(task, sentence_b, list(prediction.views))
+    views = prediction.views[focus]
+    return {
+        "values": prediction.values,
+        "notes": prediction.notes,
+        "focus": focus,
+        "inputs": [{"tokens": v.tokens, "segments": v.segments} for v in views],
+        "layers": int(views[0].attentions.shape[0]),
+        "heads": int(views[0].attentions.shape[1]),
+    }
+
+
+def saliency_api(
+    store: VariantStore, task: str, sentence_a: str, sentence_b: str, variant: str
+) -> tuple[list[tuple[str, float | None]], str]:
+    """Integrated-gradients saliency of the task the Playground explains: (token, score in [-1, 1] or None for a
+    separator) spans, and what was explained."""
+    return saliency(store, task, sentence_a, sentence_b, variant)
+
+
 def redraw(views: list[AttentionView], layer: int, head: str, which: str, a_to_b: bool, focus: str) -> Any:
     """The attention map for the chosen layer, head and input of the last run."""
     if not views:
@@ -76,6 +153,17 @@ def redraw(views: list[AttentionView], layer: int, head: str, which: str, a_to_b
     if a_to_b and 1 not in view.segments:
         a_to_b, title = False, f"{focus} (the A→B block needs a cross-encoded pair): "
     return attention_figure(view, int(layer) - 1, head, a_to_b, title=title)
+
+
+def open_head(
+    views: list[AttentionView], which: str, a_to_b: bool, focus: str, evt: gr.SelectData
+) -> tuple[Any, Any, Any]:
+    """A click on the grid: the layer and head under it, and their map (nothing changes between maps)."""
+    chosen = attention.head_at(views, *evt.index)
+    if chosen is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    layer, head = chosen
+    return layer, head, redraw(views, layer, head, which, a_to_b, focus)
 
 
 def saliency(store: VariantStore, task: str, sentence_a: str, sentence_b: str, variant: str) -> Any:
@@ -124,27 +212,46 @@ def build(store: VariantStore, choices: list[tuple[str, str]], default: str | No
         which = gr.Radio(["pair"], value="pair", label="Input")
         a_to_b = gr.Checkbox(label="Only the A→B block (cross-encoded pairs)")
     heatmap = gr.Plot(label="Attention", elem_id="heatmap")
-    gallery = attention.build(views_state, which, layer, head)
+    gallery = attention.build(views_state, which)
     saliency_out = gr.HighlightedText(
         label="Token saliency (integrated gradients)", combine_adjacent=False, show_legend=False, elem_id="saliency"
     )
     saliency_note = gr.Markdown()
-    what_if, what_if_outputs = whatif.build(store, inputs)
+    what_if_outputs = whatif.build(store, inputs)
     components = (sentiment_out, paraphrase_out, similarity_out, note, views_state, layer, which, heatmap)
     outputs = dict(zip(OUTPUTS, (*components, focus_state, head), strict=True))
+    outputs |= {"grid": gallery, "saliency": saliency_out, "saliency_note": saliency_note} | what_if_outputs
+    latest = LatestRun()
+
+    def run_latest(
+        store: VariantStore, task: str, sentence_a: str, sentence_b: str, variant: str, request: gr.Request
+    ) -> Iterator[dict]:
+        steps = run_stream(store, task, sentence_a, sentence_b, variant)
+        yield from latest.stream(steps, getattr(request, "session_hash", None))
+
+    run_latest.__doc__ = run_stream.__doc__
     button.click(
-        event(run, store, outputs), inputs, list(outputs.values()), api_name="playground", show_progress="minimal"
-    ).success(  # the grid, saliency and what-if follow a prediction, and only a prediction: one error, one message
-        attention.grid_file, [views_state, which], gallery, api_visibility="private", show_progress="hidden"
-    ).success(event(saliency, store), inputs, [saliency_out, saliency_note], api_name="saliency").success(
-        what_if, inputs, list(what_if_outputs.values()), api_visibility="private", api_name="playground_what_if"
+        stream_event(run_latest, store, outputs),
+        inputs,
+        list(outputs.values()),
+        api_visibility="private",
+        show_progress="minimal",
+        trigger_mode="multiple",  # a Run clicked while one streams starts at once; the earlier one stops (LatestRun)
+        **MODEL_WORK,
     )
-    for control in (layer, head, which, a_to_b):
-        control.change(
+    for control in (layer, head, which, a_to_b):  # the user's own changes only: a Run's updates redraw nothing
+        control.input(
             event(redraw, None),
             [views_state, layer, head, which, a_to_b, focus_state],
             heatmap,
             api_visibility="private",
             show_progress="hidden",
         )
+    gallery.select(  # one event: the clicked head's layer, head and its map
+        open_head,
+        [views_state, which, a_to_b, focus_state],
+        [layer, head, heatmap],
+        api_visibility="private",
+        show_progress="hidden",
+    )
     return PlaygroundTab(task, sentence_a, sentence_b, variant, button)

@@ -15,6 +15,7 @@ import torch
 from peft.tuners.lora import LoraLayer
 
 from mtbert import tasks as task_registry
+from mtbert.app.batching import BatchingModel
 from mtbert.app.evaluations import Progress, cached_predictions, dataset_metrics, dev_datasets
 from mtbert.catalog import SHIPPED, USER, Variant, discover
 from mtbert.checkpoint import BackboneCache, CheckpointError
@@ -70,6 +71,7 @@ class VariantStore:
         self.variants = {v.name: v for v in [*shipped, *discover_user_models(models, (v.name for v in shipped))]}
         self.cache = BackboneCache()
         self._models: dict[str, Model] = {}
+        self._batching: dict[str, BatchingModel] = {}
         self._remembered: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
         self._evaluating = threading.Lock()  # one first open at a time: two visitors do not compute it twice
@@ -78,9 +80,6 @@ class VariantStore:
         self._uploads: list[str] = []
         for dataset in [*dev_datasets(assets_dir, data_dir), *datasets]:
             self.add_dataset(dataset)
-        # Held while a handler runs the models: Integrated Gradients hooks a model's word embeddings during its
-        # attribution, and a forward from another request on that model must not pass through the hook.
-        self.model_lock = threading.Lock()
 
     def usable(self, task: str | None = None) -> list[Variant]:
         """Variants without errors (that have ``task``, if given)."""
@@ -105,6 +104,15 @@ class VariantStore:
                     variant.error = str(err)
                     raise
             return self._models[name]
+
+    def batching(self, name: str) -> BatchingModel:
+        """The variant's model with concurrent one-input predictions batched together (see ``batching``)."""
+        model = self.model(name)
+        with self._lock:
+            batching = self._batching.get(name)
+            if batching is None or batching.model is not model:
+                batching = self._batching[name] = BatchingModel(model)
+            return batching
 
     def add_user_model(self, path: Path) -> Variant:
         """A model the app trained (a run folder) joins the user's models, as ``--models PATH`` would add it."""

@@ -3,11 +3,11 @@ handler ``handler(store, *inputs) -> {output name: value}`` into a Gradio event 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import html
 import inspect
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -24,6 +24,9 @@ THEME = gr.themes.Default(
 )  # system fonts: nothing from a CDN
 SINGLE_TASKS = list(task_registry.CS224N_TASKS)
 TASK_CHOICES = [*SINGLE_TASKS, ALL_TASKS[-1]]
+# The events that run a model share one concurrency group: enough requests in flight at once for the batcher to
+# fill a batch (mtbert.app.batching), while table reads and lists keep their own slots and never wait for it.
+MODEL_WORK: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": 32}
 USER_ERRORS = (InputError, BatchInputError, CheckpointError, KeyError)
 
 
@@ -54,13 +57,32 @@ def event(
 
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
-            with store.model_lock if store is not None else contextlib.nullcontext():
-                result = bound(*args, **kwargs)
+            result = bound(*args, **kwargs)
         except USER_ERRORS as err:
             raise gr.Error(user_message(err), print_exception=False) from err
         return {outputs[name]: value for name, value in result.items()} if outputs is not None else result
 
     run.__signature__ = inspect.signature(bound)  # type: ignore[attr-defined]  # Gradio reads parameters from it
+    run.__name__, run.__doc__ = handler.__name__, handler.__doc__
+    return run
+
+
+def stream_event(
+    handler: Callable[..., Iterator[dict[str, Any]]], store: VariantStore, outputs: dict[str, Any]
+) -> Callable[..., Iterator[dict[Any, Any]]]:
+    """``event`` for a generator handler: each yielded {output name: value} is re-keyed by its component and sent
+    to the page as it comes (the components a yield leaves out keep what they show)."""
+    bound = functools.partial(handler, store)
+
+    def run(*args: Any, **kwargs: Any) -> Iterator[dict[Any, Any]]:
+        try:
+            for result in bound(*args, **kwargs):
+                yield {outputs[name]: value for name, value in result.items()}
+        except USER_ERRORS as err:
+            raise gr.Error(user_message(err), print_exception=False) from err
+
+    run.__signature__ = inspect.signature(bound)  # type: ignore[attr-defined]
+    run.__annotations__ = typing.get_type_hints(handler)  # Gradio finds a gr.Request parameter by its type
     run.__name__, run.__doc__ = handler.__name__, handler.__doc__
     return run
 

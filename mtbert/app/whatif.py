@@ -19,7 +19,7 @@ def live(store: VariantStore, task: str, sentence_a: str, sentence_b: str, varia
     """Every prediction the variant makes for the input as it stands (no attentions: fast enough to type with)."""
     if not sentence_a or not sentence_a.strip():
         return "Type sentence A to see predictions."
-    model = store.model(variant)
+    model = store.batching(variant)
     has_pair = bool(sentence_b and sentence_b.strip())
     wanted = [t for t in model.tasks if has_pair or not task_registry.is_pair(t)]
     prediction = predict_input(model, "all three", sentence_a, sentence_b, with_attentions=False)
@@ -32,7 +32,7 @@ def live(store: VariantStore, task: str, sentence_a: str, sentence_b: str, varia
 def what_if(store: VariantStore, task: str, sentence_a: str, sentence_b: str, variant: str) -> dict[str, Any]:
     """Leave-one-out importance for the explained task and, for a pair, the answer with A and B swapped."""
     check_text(sentence_a, "Sentence A")
-    model = store.model(variant)
+    model = store.batching(variant)
     focus = focus_task(task, sentence_b, model.tasks)
     if focus not in model.tasks:
         raise InputError(f"this variant has no {focus} model")
@@ -52,9 +52,9 @@ def what_if(store: VariantStore, task: str, sentence_a: str, sentence_b: str, va
     return {"loo": spans, "loo_note": html.escape(note), "swap": swap}
 
 
-def build(store: VariantStore, inputs: list[Any]) -> tuple[Any, dict[str, Any]]:
-    """The live line (with its switch) and the leave-one-out and swap outputs; returns the what-if event function
-    and its outputs for the Run chain."""
+def build(store: VariantStore, inputs: list[Any]) -> dict[str, Any]:
+    """The live line (with its switch) and the leave-one-out and swap outputs; returns the outputs, which the
+    Playground's Run fills."""
     with gr.Row():
         follow = gr.Checkbox(label="Update the predictions as I type", value=False, elem_id="live-toggle")
         line = gr.Markdown(elem_id="live-line")
@@ -76,4 +76,4 @@ def build(store: VariantStore, inputs: list[Any]) -> tuple[Any, dict[str, Any]]:
         )
     follow.change(maybe_live, [follow, *inputs], line, api_visibility="private", show_progress="hidden")
     outputs = {"loo": loo, "loo_note": loo_note, "swap": swap}
-    return event(what_if, store, outputs), outputs
+    return outputs

@@ -99,10 +99,13 @@ def test_ensemble_variant_averages_and_explains_through_a_member(client):
 
 def test_playground_saliency_and_compare(client):
     result = client.predict("all three", *PAIR, "multi-cross", api_name="/playground")
-    assert result[0]["value"]["label"] in ("very negative", "negative", "neutral", "positive", "very positive")
-    assert [c[0] for c in result[-1]["choices"]] == ["mean", "rollout"] + [str(h) for h in range(12)]
+    assert set(result["values"]) == {"sentiment", "paraphrase", "similarity"}
+    assert sum(result["values"]["sentiment"].values()) == pytest.approx(1, abs=PROBABILITY_SUM)
+    assert 0 <= result["values"]["paraphrase"] <= 1 and 0 <= result["values"]["similarity"] <= 5
+    assert result["focus"] == "similarity" and (result["layers"], result["heads"]) == (LAYERS, 12)
+    assert result["inputs"][0]["tokens"][0] == "[CLS]" and 1 in result["inputs"][0]["segments"]  # cross-encoded
     spans, note = client.predict("similarity", *PAIR, "single-concat", api_name="/saliency")
-    assert "integrated gradients" in note and "[sentence B] " in [s["token"] for s in spans]
+    assert "integrated gradients" in note and "[sentence B] " in [token for token, _ in spans]
     table, line, *_ = client.predict("paraphrase", *PAIR, ["multi-cross", "single-cross"], api_name="/compare")
     assert [row[0] for row in table["data"]] == ["multi-cross", "single-cross"] and line
 
@@ -147,7 +150,7 @@ def test_attention_grid_endpoint_and_long_input(client):
     image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
     assert image.size == (34 + 12 * 78, 34 + LAYERS * 78)
     result = client.predict("sentiment", "word " * 2000, "", "multi-cross", api_name="/playground")
-    assert "truncated" in result[3]  # a 2,000-word input is cut to the model's maximum, with a note
+    assert "truncated" in " ".join(result["notes"])  # a 2,000-word input is cut to the model's maximum, with a note
 
 
 def test_hard_cases_and_share_link_endpoints(client):
@@ -206,8 +209,9 @@ def test_empty_input_is_a_clean_error(client, endpoint, args):
 
 def test_long_input_is_truncated_and_reported(client):
     result = client.predict("sentiment", "word " * 300, "", "multi-cross", api_name="/playground")
-    assert "300" not in result[3] and "token(s) dropped" in result[3]
-    assert "174 token(s) dropped" in result[3]  # 302 tokens with [CLS]/[SEP], max length 128
+    notes = " ".join(result["notes"])
+    assert "300" not in notes and "token(s) dropped" in notes
+    assert "174 token(s) dropped" in notes  # 302 tokens with [CLS]/[SEP], max length 128
 
 
 @pytest.mark.parametrize(

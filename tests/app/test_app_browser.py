@@ -483,6 +483,17 @@ def _wait_for_progress(page, text: str, seconds: float) -> None:
         raise AssertionError(f"after {seconds} s the progress says {_progress(page)!r}, not {text!r}") from None
 
 
+def _reload(page) -> None:
+    """Reload the page. Leaving it cancels its requests in flight (a poll, the rest of an earlier Run's stream): the
+    browser reports those aborts, and only those are dropped."""
+    before = len(page.console_errors)
+    page.reload(wait_until="load")
+    page.wait_for_selector("#run", timeout=60_000)
+    during = page.console_errors[before:]
+    del page.console_errors[before:]
+    page.console_errors += [e for e in during if not ("AbortError" in e or "errored out" in e)]
+
+
 def test_a_run_started_in_the_train_tab_is_watched_stopped_resumed_and_becomes_a_model(page):
     tab(page, "Train")
     _pick(page, "#train-preset", r"^tiny$")
@@ -507,13 +518,7 @@ def test_a_run_started_in_the_train_tab_is_watched_stopped_resumed_and_becomes_a
     _wait_for_progress(page, "stopped: Resume continues it", 60)
     stopped_at = int(re.search(r"step ([0-9,]+) of", _progress(page)).group(1).replace(",", ""))
     page.click("#train-resume")
-    before = len(page.console_errors)
-    page.reload(wait_until="load")  # the run goes on in its process; the reloaded tab finds it again
-    page.wait_for_selector("#run", timeout=60_000)
-    # Leaving the page cancels its polls in flight: the browser reports those aborts, and only those are dropped.
-    during = page.console_errors[before:]
-    del page.console_errors[before:]
-    page.console_errors += [e for e in during if not ("AbortError" in e or "errored out" in e)]
+    _reload(page)  # the run goes on in its process; the reloaded tab finds it again
     tab(page, "Train")
     page.wait_for_function(
         "document.querySelector('#train-progress').innerText.includes('browser-run')", timeout=30_000
@@ -531,8 +536,7 @@ def test_a_run_started_in_the_train_tab_is_watched_stopped_resumed_and_becomes_a
     assert 0 < stopped_at < total
     assert "finished" in page.locator("#train-jobs").inner_text()
     page.screenshot(path=str(SHOTS / "14-train-finished.png"), full_page=True)
-    page.reload(wait_until="load")  # nothing runs now, so the page does not poll: its load shows the runs as they are
-    page.wait_for_selector("#run", timeout=60_000)
+    _reload(page)  # nothing runs now, so the page does not poll: its load shows the runs as they are
     tab(page, "Train")
     page.wait_for_function(
         "document.querySelector('#train-jobs').innerText.includes('browser-run')"

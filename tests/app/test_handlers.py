@@ -32,6 +32,16 @@ def test_playground_returns_every_output_by_name(store):
     assert "[sentence B] " in [s for s, _ in spans] and "integrated gradients" in note
 
 
+def test_a_run_streams_the_prediction_first_then_attention_saliency_and_what_if(store):
+    steps = list(playground.run_stream(store, "similarity", *PAIR, "multi-cross"))
+    assert [set(step) for step in steps[:2]] == [set(playground.PREDICTION), {*playground.ATTENTION, "grid"}]
+    assert set(steps[2]) == {"saliency", "saliency_note"} and "integrated gradients" in steps[2]["saliency_note"]
+    assert set(steps[3]) == {"loo", "loo_note", "swap"} and len(steps) == 4
+    assert steps[1]["grid"].endswith(".png") and steps[0]["similarity"]["visible"]
+    with pytest.raises(InputError, match="Sentence A is empty"):  # nothing is sent before the input is checked
+        next(playground.run_stream(store, "similarity", " ", PAIR[1], "multi-cross"))
+
+
 def test_compare_and_its_preset(store):
     out = compare.compare(store, "paraphrase", *PAIR, ["multi-cross", "single-cross"])
     assert [row[0] for row in out["table"]] == ["multi-cross", "single-cross"] and out["line"]
@@ -226,34 +236,21 @@ def test_the_embedding_map_takes_hostile_input_as_text(store, tmp_path, monkeypa
     assert star.name == "your input" and "<img" not in star.text[0] and len(star.text[0]) <= 200
 
 
-def test_handlers_and_api_endpoints_run_the_models_one_at_a_time(store, monkeypatch):
-    # Integrated Gradients hooks a model's word embeddings while it attributes: another request's forward on the
-    # same model must wait, or it runs through the hook (a tensor-size error under load).
+def test_model_endpoints_share_one_concurrency_group_and_table_reads_keep_their_own(store, monkeypatch):
+    # No lock serialises the handlers: the endpoints that run a model share the "model" group (many in flight,
+    # so concurrent predictions batch), and the Explorer's table reads and the lists never queue behind them.
     import inspect
 
     import gradio as gr
 
-    from mtbert.app.ui import event
-
-    seen = []
-
-    def handler(store_, text: str) -> dict[str, str]:
-        seen.append(store_.model_lock.locked())
-        return {"out": text}
-
-    assert event(handler, store, None)("x") == {"out": "x"} and seen == [True]
-    registered = []
-    monkeypatch.setattr(gr, "api", lambda fn, api_name: registered.append((api_name, fn)))
-    from types import SimpleNamespace
-
-    answer = SimpleNamespace(value=lambda task: {"positive": 1.0})
-    monkeypatch.setattr(api, "predict_with", lambda *a, **k: seen.append(store.model_lock.locked()) or answer)
+    registered = {}
+    monkeypatch.setattr(gr, "api", lambda fn, api_name, **options: registered.setdefault(api_name, (fn, options)))
     api.register(store)
-    endpoints = dict(registered)
-    assert "text" in inspect.signature(endpoints["predict_sentiment"]).parameters  # Gradio still sees the inputs
-    seen.clear()
-    assert endpoints["predict_sentiment"]("a film", "single-cross") == {"positive": 1.0}
-    assert seen == [True] and not store.model_lock.locked()
+    assert "text" in inspect.signature(registered["predict_sentiment"][0]).parameters  # Gradio sees the inputs
+    model_work = {name for name, (_, options) in registered.items() if options.get("concurrency_id") == "model"}
+    assert {"predict_sentiment", "predict_pair", "playground", "saliency", "what_if", "attention_grid"} <= model_work
+    assert not model_work & {"explore", "hard_cases", "models", "datasets", "significance"}
+    assert not hasattr(store, "model_lock")
 
 
 def test_the_command_line_serves_at_its_precision_with_training_off_unless_asked(monkeypatch, app_assets, tmp_path):
@@ -272,3 +269,22 @@ def test_the_command_line_serves_at_its_precision_with_training_off_unless_asked
     assert built["options"]["server_port"] == 7999 and built["options"]["max_file_size"] == app.MAX_UPLOAD
     app.main(["--assets", str(app_assets), "--runs-dir", str(tmp_path), "--allow-training"])
     assert built["store"].precision == "fp32" and built["jobs"].allowed
+
+
+def test_a_later_run_of_the_same_session_stops_an_earlier_one_before_its_next_step():
+    latest = playground.LatestRun(keep=2)
+    computed: list[str] = []
+
+    def steps(name: str):
+        for stage in ("prediction", "attention", "saliency"):
+            computed.append(f"{name}:{stage}")
+            yield {stage: name}
+
+    first = latest.stream(steps("first"), "session")
+    assert next(first) == {"prediction": "first"}
+    second = latest.stream(steps("second"), "session")
+    other = latest.stream(steps("other"), "another session")
+    assert list(second) == [{"prediction": "second"}, {"attention": "second"}, {"saliency": "second"}]
+    assert list(first) == []  # the earlier Run of that session sends nothing more
+    assert "first:saliency" not in computed  # and does not compute its later steps
+    assert len(list(other)) == 3 and len(list(latest.stream(steps("none"), None))) == 3
