@@ -1,9 +1,12 @@
-"""App latency benchmark: ``python -m train.benchmark_app [--variant NAME] [--json assets/app_benchmark.json]``.
+"""App serving benchmark: ``python -m train.benchmark_app [--variant NAME] [--json assets/app_benchmark.json]``.
 
 Starts ``app.py`` (or uses ``--url``), then measures: start-up time; rounds of 100 sequential calls to
-``/predict_pair`` with attentions on (the worst round is reported); 50 concurrent gradio_client clients x 10 calls
-each (errors, p50, p95); in headless Chromium, the time from Run to the rendered prediction of a pair with
-attentions (p50, p95 over 50 runs); and the server's resident memory before and after 2,000 more calls.
+``/predict_pair`` with attentions on (the worst round is reported); the model's own batched throughput on the load
+requests, in this process; the load curve, 1 to 100 concurrent gradio_client clients x 10 ``/predict_similarity``
+calls each (errors, p50, p95, answers a second); Explorer filters while another client runs integrated gradients;
+in headless Chromium, a Run of a pair with attentions, to the rendered prediction and to the page's last change
+(50 runs); and the server's resident memory before and after 2,000 more calls from 10 concurrent clients.
+Loopback only, every loop bounded.
 """
 
 from __future__ import annotations
@@ -17,7 +20,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mtbert.lab.benchmark import app_concurrency, app_latency, app_memory, browser_latency, emit, machine_info
+from mtbert.app.store import VariantStore
+from mtbert.lab.benchmark import (
+    app_isolation,
+    app_latency,
+    app_load_curve,
+    app_memory,
+    browser_latency,
+    emit,
+    machine_info,
+    model_throughput,
+)
+from mtbert.layout import ASSETS
 
 
 def start_app(assets: Path | None, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, float]:
@@ -52,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--browser-variant", default="single-cross", help="the variant the browser timing runs")
     parser.add_argument("--memory-calls", type=int, default=2000)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 5, 10, 25, 50, 100], help="the load curve")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     process = None
@@ -66,7 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         # Report the worst round, and every round: a single round's p50 varies by tens of ms here.
         worst = max(rounds, key=lambda r: r["p50_ms"])
         result["sequential"] = {**worst, "rounds": args.rounds, "per_round": rounds}
-        result["concurrent"] = app_concurrency(url, args.variant, clients=50)
+        # The model's own batched throughput on the load curve's requests, measured in this process while the
+        # server idles: what the curve is held against.
+        model = VariantStore(args.assets or ASSETS).model(args.variant)
+        result["model_batched"] = model_throughput(model)
+        del model
+        result["load_curve"] = app_load_curve(url, args.variant, args.clients)
+        result["isolation"] = app_isolation(url, args.browser_variant)
         result["browser"] = browser_latency(url, args.browser_variant)
         if process is not None:
             result["memory"] = app_memory(url, process.pid, args.variant, calls=args.memory_calls)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -146,39 +147,6 @@ def app_latency(url: str, variant: str, calls: int = 100) -> dict[str, Any]:
     return {"calls": calls, **_percentiles(times)}
 
 
-def app_concurrency(url: str, variant: str, clients: int = 20, calls: int = 10) -> dict[str, Any]:
-    """``clients`` concurrent gradio_client clients, each making ``calls`` pair calls: errors and latency."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from gradio_client import Client
-
-    pair = ("A woman is slicing an onion.", "A woman cuts an onion into pieces.")
-
-    def worker(index: int) -> tuple[list[float], list[str]]:
-        client = Client(url, verbose=False)
-        times, errors = [], []
-        for _ in range(calls):
-            start = time.perf_counter()
-            try:
-                client.predict(*pair, "similarity", variant, True, api_name="/predict_pair")
-                times.append((time.perf_counter() - start) * 1000)
-            except Exception as err:  # counted, not raised: the benchmark reports errors
-                errors.append(f"{type(err).__name__}: {err}")
-        return times, errors
-
-    with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(worker, range(clients)))
-    times = [t for r in results for t in r[0]]
-    errors = [e for r in results for e in r[1]]
-    return {
-        "clients": clients,
-        "calls_per_client": calls,
-        "errors": len(errors),
-        "first_errors": errors[:3],
-        **(_percentiles(times) if times else {}),
-    }
-
-
 def precision_benchmark(
     models: dict[str, tuple[Any, Any]], recorded: dict[str, dict[str, Any]], data_dir: Path, calls: int = 30
 ) -> dict[str, Any]:
@@ -218,52 +186,75 @@ def resident_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def app_memory(url: str, pid: int, variant: str, calls: int = 2000, warmup: int = 100) -> dict[str, Any]:
-    """The server's resident memory after ``warmup`` pair calls (attentions on) and after ``calls`` more."""
-    from gradio_client import Client
-
-    client = Client(url, verbose=False)
+def app_memory(
+    url: str, pid: int, variant: str, calls: int = 2000, clients: int = 10, warmup: int = 100
+) -> dict[str, Any]:
+    """The server's resident memory after ``warmup`` pair calls (attentions on) and after ``calls`` more, made
+    by ``clients`` concurrent clients (under load: batches form and requests wait)."""
     pair = ("A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience.")
-    for _ in range(warmup):
-        client.predict(*pair, "similarity", variant, True, api_name="/predict_pair")
-    before = resident_mb(pid)
-    for i in range(calls):
+
+    def call(client: Any, i: int) -> None:
         a = f"{pair[0]} ({i % 7})"  # a few different inputs, as users send
         client.predict(a, pair[1], "similarity", variant, True, api_name="/predict_pair")
+
+    pool = _clients(url, clients)
+    _call_all(pool, warmup // clients, call)
+    before = resident_mb(pid)
+    times, errors, _ = _call_all(pool, calls // clients, call)
     after = resident_mb(pid)
     return {
-        "calls": calls,
+        "calls": len(times) + len(errors),
+        "clients": clients,
+        "errors": len(errors),
         "rss_mb_before": round(before, 1),
         "rss_mb_after": round(after, 1),
         "growth_mb": round(after - before, 1),
     }
 
 
-# In the page: click Run and wait until the similarity gauge shows a new number; returns the milliseconds.
-_TIMED_RUN = """async () => {
+# In the page: click Run; returns the milliseconds to the rendered similarity prediction (the gauge shows a new
+# number) and, per output, to its last change, once the outputs have been quiet for QUIET ms (-1: no prediction).
+_TIMED_RUN = """async ([ids, quiet]) => {
   const gauge = () => (document.querySelector('#similarity-gauge .indicatorlayer') || {}).textContent || '';
   const before = gauge();
+  const last = {};
   const start = performance.now();
+  let changed = start;
+  const observers = ids.map(id => {
+    const el = document.getElementById(id);
+    if (!el) return null;
+    const o = new MutationObserver(() => { changed = performance.now(); last[id] = changed - start; });
+    o.observe(el, {subtree: true, childList: true, characterData: true, attributes: true});
+    return o;
+  });
   document.querySelector('#run').click();
-  while (gauge() === before || gauge() === '') {
+  let prediction = -1;
+  while (performance.now() - start < 30000) {
     await new Promise(r => requestAnimationFrame(r));
-    if (performance.now() - start > 30000) return -1;
+    if (prediction < 0 && gauge() !== before && gauge() !== '') prediction = performance.now() - start;
+    const pending = document.querySelector(ids.map(id => '#' + id + ' .wrap.pending').join(', '));
+    if (prediction >= 0 && !pending && performance.now() - changed > quiet) break;
   }
-  return performance.now() - start;
+  observers.forEach(o => o && o.disconnect());
+  return {prediction, last};
 }"""
+RUN_OUTPUTS = ("note", "similarity-gauge", "heatmap", "attention-grid", "saliency", "loo", "swap")
 
 
-def browser_latency(url: str, variant: str, runs: int = 50, chromium: str = "/usr/bin/chromium") -> dict[str, Any]:
-    """Milliseconds from clicking Run to the rendered similarity prediction of a pair (attentions on), in headless
-    Chromium at 1280 px: p50 and p95 over ``runs`` runs. Each run waits for the rest of the chain (saliency,
-    what-if) before the next, so no run queues behind another."""
+def browser_latency(
+    url: str, variant: str, runs: int = 50, chromium: str = "/usr/bin/chromium", quiet_ms: int = 800
+) -> dict[str, Any]:
+    """A Run of a pair (attentions on) in headless Chromium at 1280 px, ``runs`` times: milliseconds from the click
+    to the rendered prediction, and to the last change of the page's outputs (the attention map and grid,
+    saliency and what-if included), with each output's own last change (the stages)."""
     from playwright.sync_api import sync_playwright
 
     pairs = [
         ("A man is playing a guitar.", "A man plays an instrument."),
         ("A man is playing a guitar.", "A dog runs."),
     ]
-    times = []
+    prediction, last_change = [], []
+    stages: dict[str, list[float]] = {name: [] for name in RUN_OUTPUTS}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--headless=new", "--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -274,13 +265,138 @@ def browser_latency(url: str, variant: str, runs: int = 50, chromium: str = "/us
             page.fill("#sentence-a textarea", a)
             page.fill("#sentence-b textarea", b)
             page.wait_for_timeout(100)
-            elapsed = page.evaluate(_TIMED_RUN)
-            page.wait_for_selector("#loo .textfield", timeout=60_000)
-            page.wait_for_function(
-                "!document.querySelector('#loo .wrap.pending, #saliency .wrap.pending')", timeout=60_000
-            )
-            page.wait_for_timeout(300)
-            if i > 0:  # the first run loads the variant
-                times.append(elapsed)
+            timed = page.evaluate(_TIMED_RUN, [list(RUN_OUTPUTS), quiet_ms])
+            if i == 0:  # the first run loads the variant
+                continue
+            if timed["prediction"] < 0:
+                raise RuntimeError("no prediction rendered within 30 s")
+            prediction.append(timed["prediction"])
+            last_change.append(max(timed["last"].values()))
+            for name in RUN_OUTPUTS:
+                if name in timed["last"]:
+                    stages[name].append(timed["last"][name])
         browser.close()
-    return {"runs": runs, "variant": variant, **_percentiles(times)}
+    return {
+        "runs": runs,
+        "variant": variant,
+        "to_prediction": _percentiles(prediction),
+        "to_last_change": _percentiles(last_change),
+        "last_change_of": {name: _percentiles(ms) for name, ms in stages.items() if ms},
+    }
+
+
+def _clients(url: str, n: int) -> list[Any]:
+    from gradio_client import Client
+
+    return [Client(url, verbose=False) for _ in range(n)]
+
+
+def _call_all(clients: list[Any], calls: int, call: Callable[[Any, int], Any]) -> tuple[list[float], list[str], float]:
+    """Every client makes ``calls`` calls at once (one thread each): latencies, errors and the wall seconds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(len(clients) + 1)
+
+    def worker(index: int) -> tuple[list[float], list[str]]:
+        times, errors = [], []
+        barrier.wait()
+        for k in range(calls):
+            start = time.perf_counter()
+            try:
+                call(clients[index], index * calls + k)
+                times.append((time.perf_counter() - start) * 1000)
+            except Exception as err:  # counted, not raised: the benchmark reports errors
+                errors.append(f"{type(err).__name__}: {err}")
+        return times, errors
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        futures = [pool.submit(worker, i) for i in range(len(clients))]
+        barrier.wait()
+        start = time.perf_counter()
+        results = [f.result() for f in futures]
+        wall = time.perf_counter() - start
+    return [t for r in results for t in r[0]], [e for r in results for e in r[1]], wall
+
+
+LOAD_PAIR = ("A woman is slicing an onion.", "A woman cuts an onion into pieces.")
+
+
+def load_row(i: int) -> tuple[str, str]:
+    """The ``i``-th request of the load curve: a few different inputs, as users send."""
+    return f"{LOAD_PAIR[0]} ({i % 7})", LOAD_PAIR[1]
+
+
+def app_load_curve(
+    url: str, variant: str, clients: Sequence[int] = (1, 5, 10, 25, 50, 100), calls: int = 10
+) -> list[dict[str, Any]]:
+    """For each number of concurrent clients, each making ``calls`` ``/predict_similarity`` calls (no
+    attentions): errors, p50/p95 latency and the server's throughput in answers a second."""
+    curve = []
+    for n in clients:
+        pool = _clients(url, n)
+        times, errors, wall = _call_all(
+            pool, calls, lambda c, i: c.predict(*load_row(i), variant, api_name="/predict_similarity")
+        )
+        curve.append(
+            {
+                "clients": n,
+                "calls_per_client": calls,
+                "errors": len(errors),
+                "first_errors": errors[:3],
+                "answers_per_second": round(len(times) / wall, 1),
+                **(_percentiles(times) if times else {}),
+            }
+        )
+    return curve
+
+
+def model_throughput(model: Any, rows: int = 640, batch_size: int = 32, repeats: int = 3) -> dict[str, Any]:
+    """The model's own throughput on the load curve's requests, in padded batches of ``batch_size`` in this
+    process (no server): the limit of this machine for those answers. The median of ``repeats``."""
+    pairs = [load_row(i) for i in range(rows)]
+    a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+    model.predict(SIMILARITY, a[:batch_size], b[:batch_size], batch_size=batch_size)
+    seconds = _time(lambda: model.predict(SIMILARITY, a, b, batch_size=batch_size), repeats)
+    return {"rows": rows, "batch_size": batch_size, "answers_per_second": round(rows / seconds, 1)}
+
+
+def app_isolation(url: str, variant: str, calls: int = 40) -> dict[str, Any]:
+    """Explorer filters from one client while another runs integrated gradients (``/saliency``) in a loop: the
+    filters' latency, with the saliency calls that ran meanwhile."""
+    from gradio_client import Client
+
+    explorer, explainer = Client(url, verbose=False), Client(url, verbose=False)
+    pair = ("A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience.")
+    stop = threading.Event()
+    explained: list[float] = []
+
+    def explain_loop() -> None:
+        while not stop.is_set():
+            start = time.perf_counter()
+            explainer.predict("similarity", *pair, variant, api_name="/saliency")
+            explained.append((time.perf_counter() - start) * 1000)
+
+    def explore(min_error: float) -> None:
+        explorer.predict(
+            "similarity", variant, "none", "any", "any", min_error, "any", "any", "", False, api_name="/explore"
+        )
+
+    explore(0.0)  # warm-up: reads the predictions
+    worker = threading.Thread(target=explain_loop)
+    worker.start()
+    time.sleep(1.0)  # integrated gradients are running
+    times = []
+    try:
+        for k in range(calls):
+            start = time.perf_counter()
+            explore(0.25 * (k % 8))
+            times.append((time.perf_counter() - start) * 1000)
+    finally:
+        stop.set()
+        worker.join()
+    return {
+        "explore_calls": calls,
+        "explore": _percentiles(times),
+        "saliency_calls_meanwhile": len(explained),
+        "saliency": _percentiles(explained) if explained else {},
+    }

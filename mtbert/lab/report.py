@@ -71,27 +71,109 @@ def benchmark_table(assets: Path) -> str:
             f" ms, p95 {b['pair_latency_attentions_p95_ms']} ms |",
         ]
     if app:
-        seq, conc = app["sequential"], app["concurrent"]
+        seq = app["sequential"]
         lines += [
             f"| app start-up, `python app.py` to HTTP 200 | {app.get('startup_seconds_to_http_200', '—')} s |",
             f"| app `/predict_pair` via gradio_client, attentions on, worst of {seq.get('rounds', 1)} rounds of "
             f"{seq['calls']} calls | p50 {seq['p50_ms']} ms, p95 {seq['p95_ms']} ms |",
-            f"| app, {conc['clients']} concurrent clients × {conc['calls_per_client']} calls | {conc['errors']} errors,"
-            f" p50 {conc.get('p50_ms', '—')} ms, p95 {conc.get('p95_ms', '—')} ms |",
         ]
         if "browser" in app:
             web = app["browser"]
-            lines.append(
+            first, last = web["to_prediction"], web["to_last_change"]
+            lines += [
                 f"| browser: Run to the rendered prediction of a pair with attentions (`{web['variant']}`, "
-                f"Chromium at 1280 px, {web['runs']} runs) | p50 {web['p50_ms']} ms, p95 {web['p95_ms']} ms |"
+                f"Chromium at 1280 px, {web['runs']} runs) | p50 {first['p50_ms']} ms, p95 {first['p95_ms']} ms |",
+                f"| browser: Run to the last change of the page (map, grid, saliency, what-if) | p50 {last['p50_ms']} "
+                f"ms, p95 {last['p95_ms']} ms |",
+            ]
+        if "isolation" in app:
+            iso = app["isolation"]
+            lines.append(
+                f"| Explorer filter while another client runs integrated gradients in a loop "
+                f"({iso['saliency_calls_meanwhile']} ran meanwhile) | p50 {iso['explore']['p50_ms']} ms, "
+                f"p95 {iso['explore']['p95_ms']} ms |"
             )
         if "memory" in app:
             mem = app["memory"]
             lines.append(
-                f"| server memory over {mem['calls']:,} more calls | {mem['rss_mb_before']} → {mem['rss_mb_after']} MB "
-                f"(+{mem['growth_mb']} MB) |"
+                f"| server memory over {mem['calls']:,} more calls from {mem.get('clients', 1)} concurrent clients | "
+                f"{mem['rss_mb_before']} → {mem['rss_mb_after']} MB (+{mem['growth_mb']} MB) |"
             )
     return "\n".join(lines)
+
+
+def load_curve_table(assets: Path) -> str:
+    """The app's load curve from assets/app_benchmark.json: a chart of answers a second against concurrent
+    clients beside the model's own batched throughput, and the table."""
+    app = read_json(assets / "app_benchmark.json")
+    curve, limit = app.get("load_curve"), app.get("model_batched", {}).get("answers_per_second")
+    if not curve or not limit:
+        return "(no load curve recorded: run `python -m train.benchmark_app --json assets/app_benchmark.json`)"
+    clients = [row["clients"] for row in curve]
+    served = [row["answers_per_second"] for row in curve]
+    top = max(max(served), limit)
+    chart = [
+        "```mermaid",
+        "xychart-beta",
+        '    title "Answers a second against concurrent clients (line: server; bars: the model batched alone)"',
+        f'    x-axis "concurrent clients" [{", ".join(str(c) for c in clients)}]',
+        f'    y-axis "answers / s" 0 --> {int(top * 1.1) + 1}',
+        f"    bar [{', '.join(str(limit) for _ in clients)}]",
+        f"    line [{', '.join(str(v) for v in served)}]",
+        "```",
+    ]
+    lines = [
+        "| clients × calls | errors | p50 ms | p95 ms | answers / s | share of the model's batched throughput |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in curve:
+        lines.append(
+            f"| {row['clients']} × {row['calls_per_client']} | {row['errors']} | {row.get('p50_ms', '—')} | "
+            f"{row.get('p95_ms', '—')} | {row['answers_per_second']} | {row['answers_per_second'] / limit:.0%} |"
+        )
+    batched = app["model_batched"]
+    note = (
+        f"The model alone answers {limit} a second on the same requests in batches of {batched['batch_size']} "
+        "(measured in the same run, while the server idled)."
+    )
+    return "\n".join([*chart, "", *lines, "", note])
+
+
+def ig_steps_table(assets: Path) -> str:
+    """Integrated gradients' completeness error and time per quadrature rule and step count (assets/ig_steps.json)."""
+    study = read_json(assets / "ig_steps.json")
+    if not study:
+        return "(no study recorded: run `python -m train.ig_steps --json assets/ig_steps.json`)"
+    lines = [
+        "| rule | steps | error p50 | error p95 | worst error | ms per call (p50) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for method, by_steps in study["methods"].items():
+        for steps, row in by_steps.items():
+            mark = (
+                " (the app's first pass)" if method == study["app_method"] and int(steps) == study["app_steps"] else ""
+            )
+            lines.append(
+                f"| {method} | {steps}{mark} | {row['error_p50']:.2%} | {row['error_p95']:.2%} | "
+                f"{row['error_max']:.2%} | {row['ms_p50']:.0f} |"
+            )
+    if "app_rule" in study:
+        row = study["app_rule"]
+        lines.append(
+            f"| **the app**: {study['app_method']} {study['app_steps']}, then {study['app_fallback_steps']} where "
+            f"outside the tolerance | — | {row['error_p50']:.2%} | {row['error_p95']:.2%} | {row['error_max']:.2%} | "
+            f"{row['ms_p50']:.0f} |"
+        )
+    chosen = ", ".join(f"{m}: {n if n is not None else 'none measured'}" for m, n in study["chosen"].items())
+    inputs = ", ".join(f"{n} {task}" for task, n in study["inputs"].items())
+    return "\n".join(
+        [
+            *lines,
+            "",
+            f"Over {inputs} dev inputs of {', '.join(study['variants'])}; tolerance {study['tolerance']:.0%} worst "
+            f"relative error. Fewest steps within it: {chosen}.",
+        ]
+    )
 
 
 def int8_table(assets: Path) -> str:
@@ -398,6 +480,8 @@ def user_data_table(assets: Path) -> str:
 SECTIONS: dict[str, Callable[[Path], str]] = {
     "models": models_table,
     "benchmarks": benchmark_table,
+    "load-curve": load_curve_table,
+    "ig-steps": ig_steps_table,
     "int8": int8_table,
     "user-data": user_data_table,
     "findings-summary": findings_summary,

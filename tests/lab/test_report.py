@@ -82,3 +82,40 @@ def test_the_options_table_documents_real_config_keys_with_their_measured_costs(
     assert '| `schedule` | `"sequential"` |' in table and "joint: 2.50× (1.31×) vs sequential" in table
     assert table.count("\n") == len(OPTION_DOCS) + 1
     assert "not measured yet" in table  # the options without a recorded cost say so
+
+
+def test_load_curve_and_ig_steps_sections_read_what_the_benchmarks_recorded(tmp_path):
+    import json
+
+    from mtbert.lab.report import ig_steps_table, load_curve_table
+
+    assert "no load curve recorded" in load_curve_table(tmp_path) and "no study" in ig_steps_table(tmp_path)
+    rows = [
+        {
+            "clients": n,
+            "calls_per_client": 10,
+            "errors": 0,
+            "p50_ms": 10.0 * n,
+            "p95_ms": 12.0 * n,
+            "answers_per_second": a,
+        }
+        for n, a in ((1, 20.0), (50, 150.0))
+    ]
+    app = {"load_curve": rows, "model_batched": {"answers_per_second": 300.0, "batch_size": 32}}
+    (tmp_path / "app_benchmark.json").write_text(json.dumps(app))
+    curve = load_curve_table(tmp_path)
+    assert 'x-axis "concurrent clients" [1, 50]' in curve and "line [20.0, 150.0]" in curve
+    assert "| 50 × 10 | 0 | 500.0 | 600.0 | 150.0 | 50% |" in curve and "answers 300.0 a second" in curve
+    study = {
+        "tolerance": 0.02,
+        "variants": ["v"],
+        "inputs": {"similarity": 8},
+        "methods": {"gausslegendre": {"8": {"error_p50": 0.001, "error_p95": 0.01, "error_max": 0.015, "ms_p50": 40}}},
+        "chosen": {"gausslegendre": 8},
+        "app_steps": 8,
+        "app_method": "gausslegendre",
+    }
+    (tmp_path / "ig_steps.json").write_text(json.dumps(study))
+    table = ig_steps_table(tmp_path)
+    assert "| gausslegendre | 8 (the app's first pass) | 0.10% | 1.00% | 1.50% | 40 |" in table
+    assert "gausslegendre: 8." in table
