@@ -119,6 +119,14 @@ def user_models(tmp_path_factory: pytest.TempPathFactory, backbone_cache, small_
     return build_user_runs(tmp_path_factory.mktemp("user-runs"), backbone_cache, small_data)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keep each phase's report on the test item (``item.rep_call``), so a fixture can tell that its test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 class AppServer(str):
     """The URL of a running ``app.py`` (a str), with the path of its log."""
 

@@ -72,12 +72,24 @@ def page(app_server):
         browser.close()
 
 
+# What a failed test's report shows of the page: the panels a Run fills and any progress or toast on show.
+PAGE_STATE = """() => Object.fromEntries(
+  ["#note", "#heatmap", "#saliency", "#loo", "[data-testid=toast-body]", ".progress-text", ".eta-bar"]
+    .map(s => [s, [...document.querySelectorAll(s)].map(e => e.innerText.slice(0, 300))]))"""
+
+
 @pytest.fixture(autouse=True)
-def no_errors(page, app_server):
-    """Every test fails on an error toast it did not ask for, a browser console error, or a server traceback."""
+def no_errors(request, page, app_server):
+    """Every test fails on an error toast it did not ask for, a browser console error, or a server traceback. A
+    failed test leaves a screenshot, and its report shows what the page showed and the server's log."""
     console_before, log_before = len(page.console_errors), len(app_server.log_text())
     page.expected_toasts.clear()
     yield
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        page.screenshot(path=str(SHOTS / f"FAILED-{request.node.name}.png"), full_page=True)
+        print("page state:", page.evaluate(PAGE_STATE))
+        print("server log since the test began:", app_server.log_text()[log_before:][-5000:])
     page.wait_for_timeout(300)
     toasts = page.evaluate("window.__errorToasts.splice(0)")
     unexpected = [t for t in toasts if not any(e in t for e in page.expected_toasts)]
