@@ -28,6 +28,7 @@ from mtbert.app import (  # noqa: E402
     embeddings,
     explorer,
     playground,
+    rest,
     results,
     runs_tab,
     share,
@@ -35,7 +36,7 @@ from mtbert.app import (  # noqa: E402
 )
 from mtbert.app.store import VariantStore  # noqa: E402
 from mtbert.app.training_jobs import TrainingJobs  # noqa: E402
-from mtbert.app.ui import THEME, broken_notice, default_variant, variant_choices  # noqa: E402
+from mtbert.app.ui import QUEUE_MAX, THEME, broken_notice, default_variant, variant_choices  # noqa: E402
 from mtbert.app.uploads import MAX_UPLOAD  # noqa: E402
 from mtbert.datasets import DatasetError, parse_spec, read_file  # noqa: E402
 from mtbert.layout import RUNS  # noqa: E402
@@ -82,7 +83,7 @@ def build_app(store: VariantStore, jobs: TrainingJobs | None = None) -> gr.Block
                 train_tab.build(store, jobs, playground_tab, compare_tab, tabs, demo)
         api.register(store, jobs)
         share.build(store, demo, playground_tab)
-    demo.queue(default_concurrency_limit=2)
+    demo.queue(default_concurrency_limit=2, max_size=QUEUE_MAX)
     if default:  # load the opening variant in the background so the first click does not wait for it
         threading.Thread(target=store.model, args=(default,), daemon=True).start()
     return demo
@@ -114,6 +115,7 @@ def launch_options(store: VariantStore) -> dict[str, Any]:
         "css": cases.CSS + explorer.CSS,
         "head": cases.hover_titles(store),
         "max_file_size": MAX_UPLOAD,
+        "app_kwargs": {"routes": rest.routes(store)},  # POST /v1/predict: plain JSON, beside the Gradio API
     }
 
 

@@ -3,9 +3,10 @@
 Starts ``app.py`` (or uses ``--url``), then measures: start-up time; rounds of 100 sequential calls to
 ``/predict_pair`` with attentions on (the worst round is reported); the model's own batched throughput on the load
 requests, in this process; the load curve, 1 to 100 concurrent gradio_client clients x 10 ``/predict_similarity``
-calls each (errors, p50, p95, answers a second); Explorer filters while another client runs integrated gradients;
-in headless Chromium, a Run of a pair with attentions, to the rendered prediction and to the page's last change
-(50 runs); and the server's resident memory before and after 2,000 more calls from 10 concurrent clients.
+calls each (errors, p50, p95, answers a second), and the same through ``POST /v1/predict`` (busy answers counted
+apart); Explorer filters while another client runs integrated gradients; in headless Chromium, a Run of a pair with
+attentions, to the rendered prediction and to the page's last change (50 runs); and the server's resident memory
+before and after 2,000 more calls from 10 concurrent clients.
 Loopback only, every loop bounded.
 """
 
@@ -20,6 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from mtbert.app import batching, rest
 from mtbert.app.store import VariantStore
 from mtbert.lab.benchmark import (
     app_isolation,
@@ -30,6 +32,7 @@ from mtbert.lab.benchmark import (
     emit,
     machine_info,
     model_throughput,
+    rest_load_curve,
 )
 from mtbert.layout import ASSETS
 
@@ -84,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         # The model's own batched throughput on the load curve's requests, measured in this process while the
         # server idles: what the curve is held against.
         model = VariantStore(args.assets or ASSETS).model(args.variant)
-        result["model_batched"] = model_throughput(model)
+        result["model_batched"] = model_throughput(model, batch_size=batching.MAX_BATCH)  # as the server batches
         del model
         result["load_curve"] = app_load_curve(url, args.variant, args.clients)
+        result["rest_load_curve"] = rest_load_curve(url, rest.PATH, args.variant, args.clients)
         result["isolation"] = app_isolation(url, args.browser_variant)
         result["browser"] = browser_latency(url, args.browser_variant)
         if process is not None:

@@ -27,6 +27,9 @@ TASK_CHOICES = [*SINGLE_TASKS, ALL_TASKS[-1]]
 # The events that run a model share one concurrency group: enough requests in flight at once for the batcher to
 # fill a batch (mtbert.app.batching), while table reads and lists keep their own slots and never wait for it.
 MODEL_WORK: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": 32}
+# Events waiting at once (those running not counted): the next is told at once that the queue is full, rather
+# than waiting seconds behind them (the plain JSON route, mtbert.app.rest, says "busy" the same way).
+QUEUE_MAX = 64
 USER_ERRORS = (InputError, BatchInputError, CheckpointError, KeyError)
 
 

@@ -318,6 +318,10 @@ def _call_all(clients: list[Any], calls: int, call: Callable[[Any, int], Any]) -
     return [t for r in results for t in r[0]], [e for r in results for e in r[1]], wall
 
 
+class Busy(Exception):
+    """The server said it is busy (a full queue, or HTTP 503): a clear answer, counted apart from errors."""
+
+
 LOAD_PAIR = ("A woman is slicing an onion.", "A woman cuts an onion into pieces.")
 
 
@@ -330,19 +334,72 @@ def app_load_curve(
     url: str, variant: str, clients: Sequence[int] = (1, 5, 10, 25, 50, 100), calls: int = 10
 ) -> list[dict[str, Any]]:
     """For each number of concurrent clients, each making ``calls`` ``/predict_similarity`` calls (no
-    attentions): errors, p50/p95 latency and the server's throughput in answers a second."""
+    attentions): errors, busy answers (the queue was full), p50/p95 latency and the server's throughput in answers
+    a second."""
+    from gradio_client.utils import QueueError
+
+    def call(client: Any, i: int) -> Any:
+        try:
+            return client.predict(*load_row(i), variant, api_name="/predict_similarity")
+        except QueueError as err:  # the queue is full: a clear answer
+            raise Busy(str(err)) from err
+
     curve = []
     for n in clients:
-        pool = _clients(url, n)
-        times, errors, wall = _call_all(
-            pool, calls, lambda c, i: c.predict(*load_row(i), variant, api_name="/predict_similarity")
-        )
+        times, errors, wall = _call_all(_clients(url, n), calls, call)
+        busy = [e for e in errors if e.startswith("Busy")]
+        failed = [e for e in errors if not e.startswith("Busy")]
         curve.append(
             {
                 "clients": n,
                 "calls_per_client": calls,
-                "errors": len(errors),
-                "first_errors": errors[:3],
+                "errors": len(failed),
+                "busy": len(busy),
+                "first_errors": failed[:3],
+                "answers_per_second": round(len(times) / wall, 1),
+                **(_percentiles(times) if times else {}),
+            }
+        )
+    return curve
+
+
+def _rest_clients(url: str, n: int) -> list[Any]:
+    import httpx
+
+    return [httpx.Client(base_url=url.rstrip("/"), timeout=60) for _ in range(n)]
+
+
+def _rest_call(client: Any, path: str, variant: str, i: int) -> float:
+    a, b = load_row(i)
+    answer = client.post(path, json={"task": SIMILARITY, "a": a, "b": b, "variant": variant})
+    if answer.status_code == 503:
+        raise Busy(answer.json()["error"])
+    answer.raise_for_status()
+    return answer.json()["value"]
+
+
+def rest_load_curve(
+    url: str, path: str, variant: str, clients: Sequence[int] = (1, 5, 10, 25, 50, 100), calls: int = 10
+) -> list[dict[str, Any]]:
+    """The load curve of the app's plain JSON route at ``path`` (``POST /v1/predict``: one request an answer, each
+    client on its own kept-alive connection): as ``app_load_curve``, with busy answers (503) counted apart."""
+    curve = []
+    for n in clients:
+        pool = _rest_clients(url, n)
+        try:
+            times, errors, wall = _call_all(pool, calls, lambda c, i: _rest_call(c, path, variant, i))
+        finally:
+            for client in pool:
+                client.close()
+        busy = [e for e in errors if e.startswith("Busy")]
+        failed = [e for e in errors if not e.startswith("Busy")]
+        curve.append(
+            {
+                "clients": n,
+                "calls_per_client": calls,
+                "errors": len(failed),
+                "busy": len(busy),
+                "first_errors": failed[:3],
                 "answers_per_second": round(len(times) / wall, 1),
                 **(_percentiles(times) if times else {}),
             }

@@ -102,39 +102,48 @@ def benchmark_table(assets: Path) -> str:
     return "\n".join(lines)
 
 
+LOAD_PATHS = {"load_curve": "Gradio API (`/predict_similarity`)", "rest_load_curve": "`POST /v1/predict`"}
+
+
 def load_curve_table(assets: Path) -> str:
-    """The app's load curve from assets/app_benchmark.json: a chart of answers a second against concurrent
-    clients beside the model's own batched throughput, and the table."""
+    """The app's load curves from assets/app_benchmark.json, through the Gradio API and the plain JSON route: a chart
+    of answers a second against concurrent clients beside the model's own batched throughput, and the table."""
     app = read_json(assets / "app_benchmark.json")
-    curve, limit = app.get("load_curve"), app.get("model_batched", {}).get("answers_per_second")
-    if not curve or not limit:
+    curves = {path: app[path] for path in LOAD_PATHS if app.get(path)}
+    limit = app.get("model_batched", {}).get("answers_per_second")
+    if not curves or not limit:
         return "(no load curve recorded: run `python -m train.benchmark_app --json assets/app_benchmark.json`)"
-    clients = [row["clients"] for row in curve]
-    served = [row["answers_per_second"] for row in curve]
-    top = max(max(served), limit)
+    clients = [row["clients"] for row in next(iter(curves.values()))]
+    top = max(limit, *(row["answers_per_second"] for curve in curves.values() for row in curve))
+    names = " and ".join(f"{'first' if i == 0 else 'second'} line: {LOAD_PATHS[p]}" for i, p in enumerate(curves))
     chart = [
         "```mermaid",
         "xychart-beta",
-        '    title "Answers a second against concurrent clients (line: server; bars: the model batched alone)"',
+        f'    title "Answers a second against concurrent clients ({names}; bars: the model batched alone)"'.replace(
+            "`", ""
+        ),
         f'    x-axis "concurrent clients" [{", ".join(str(c) for c in clients)}]',
         f'    y-axis "answers / s" 0 --> {int(top * 1.1) + 1}',
         f"    bar [{', '.join(str(limit) for _ in clients)}]",
-        f"    line [{', '.join(str(v) for v in served)}]",
+        *(f"    line [{', '.join(str(row['answers_per_second']) for row in curve)}]" for curve in curves.values()),
         "```",
     ]
     lines = [
-        "| clients × calls | errors | p50 ms | p95 ms | answers / s | share of the model's batched throughput |",
-        "|---|---|---|---|---|---|",
+        "| path | clients × calls | errors | busy | p50 ms | p95 ms | answers / s | share of the model's batched "
+        "throughput |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for row in curve:
-        lines.append(
-            f"| {row['clients']} × {row['calls_per_client']} | {row['errors']} | {row.get('p50_ms', '—')} | "
-            f"{row.get('p95_ms', '—')} | {row['answers_per_second']} | {row['answers_per_second'] / limit:.0%} |"
-        )
+    for path, curve in curves.items():
+        for row in curve:
+            lines.append(
+                f"| {LOAD_PATHS[path]} | {row['clients']} × {row['calls_per_client']} | {row['errors']} | "
+                f"{row.get('busy', '—')} | {row.get('p50_ms', '—')} | {row.get('p95_ms', '—')} | "
+                f"{row['answers_per_second']} | {row['answers_per_second'] / limit:.0%} |"
+            )
     batched = app["model_batched"]
     note = (
         f"The model alone answers {limit} a second on the same requests in batches of {batched['batch_size']} "
-        "(measured in the same run, while the server idled)."
+        "(measured in the same run, while the server idled). A busy answer is the route's 503 with `Retry-After`."
     )
     return "\n".join([*chart, "", *lines, "", note])
 

@@ -101,11 +101,16 @@ def test_load_curve_and_ig_steps_sections_read_what_the_benchmarks_recorded(tmp_
         }
         for n, a in ((1, 20.0), (50, 150.0))
     ]
-    app = {"load_curve": rows, "model_batched": {"answers_per_second": 300.0, "batch_size": 32}}
+    rest = [r | {"answers_per_second": 2 * r["answers_per_second"], "busy": 3 * (r["clients"] > 1)} for r in rows]
+    batched = {"answers_per_second": 300.0, "batch_size": 32}
+    app = {"load_curve": rows, "rest_load_curve": rest, "model_batched": batched}
     (tmp_path / "app_benchmark.json").write_text(json.dumps(app))
     curve = load_curve_table(tmp_path)
     assert 'x-axis "concurrent clients" [1, 50]' in curve and "line [20.0, 150.0]" in curve
-    assert "| 50 × 10 | 0 | 500.0 | 600.0 | 150.0 | 50% |" in curve and "answers 300.0 a second" in curve
+    assert "line [40.0, 300.0]" in curve and 'y-axis "answers / s" 0 --> 331' in curve
+    assert "| Gradio API (`/predict_similarity`) | 50 × 10 | 0 | — | 500.0 | 600.0 | 150.0 | 50% |" in curve
+    assert "| `POST /v1/predict` | 50 × 10 | 0 | 3 | 500.0 | 600.0 | 300.0 | 100% |" in curve
+    assert "answers 300.0 a second" in curve
     study = {
         "tolerance": 0.02,
         "variants": ["v"],
