@@ -115,13 +115,11 @@ def load_curve_table(assets: Path) -> str:
         return "(no load curve recorded: run `python -m train.benchmark_app --json assets/app_benchmark.json`)"
     clients = [row["clients"] for row in next(iter(curves.values()))]
     top = max(limit, *(row["answers_per_second"] for curve in curves.values() for row in curve))
-    names = " and ".join(f"{'first' if i == 0 else 'second'} line: {LOAD_PATHS[p]}" for i, p in enumerate(curves))
+    names = ", then ".join(LOAD_PATHS[p].split(" (")[0].replace("`", "") for p in curves)
     chart = [
         "```mermaid",
         "xychart-beta",
-        f'    title "Answers a second against concurrent clients ({names}; bars: the model batched alone)"'.replace(
-            "`", ""
-        ),
+        f'    title "Answers a second against concurrent clients (lines: {names}; bars: the model batched alone)"',
         f'    x-axis "concurrent clients" [{", ".join(str(c) for c in clients)}]',
         f'    y-axis "answers / s" 0 --> {int(top * 1.1) + 1}',
         f"    bar [{', '.join(str(limit) for _ in clients)}]",
@@ -273,6 +271,13 @@ CLAIMS: tuple[Claim, ...] = (
         ("multi-combo",),
         (*METRICS, OVERALL),
     ),
+    Claim(
+        "Distilling the ensemble into the best combination's recipe helps it",
+        ("distilled",),
+        ("multi-combo",),
+        (*METRICS, OVERALL),
+    ),
+    Claim("One distilled model beats the ensemble it learnt from", ("distilled",), ("ensemble",), (*METRICS, OVERALL)),
     Claim(
         "Multitask, then per-task fine-tuning (MT-DNN) beats single-task",
         ("mtdnn-cross", "sst-mtdnn"),
