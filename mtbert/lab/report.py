@@ -146,6 +146,39 @@ def load_curve_table(assets: Path) -> str:
     return "\n".join([*chart, "", *lines, "", note])
 
 
+ORT_PATHS = {
+    "ort_fp32": "ONNX Runtime fp32",
+    "mtbert_fp32": "mtbert fp32",
+    "ort_int8": "ONNX Runtime int8 (dynamic)",
+    "mtbert_int8": "mtbert int8 (dynamic)",
+}
+
+
+def ort_peer_table(assets: Path) -> str:
+    """minBERT's encoder against ONNX Runtime on the same weights (assets/benchmark.json, ``onnxruntime_peer``)."""
+    peer = read_json(assets / "benchmark.json").get("onnxruntime_peer")
+    if not peer or "skipped" in peer:
+        return "(no ONNX Runtime comparison recorded: run `python -m train.benchmark --json assets/benchmark.json`)"
+    lines = [
+        f"| path | SST dev, bucketed batches of {peer['batch_size']} | one pair, no attentions |",
+        "|---|---|---|",
+    ]
+    for key, name in ORT_PATHS.items():
+        row = peer[key]
+        vs = (
+            (f" ({row['throughput_vs_ort']}× ORT)", f" ({row['pair_time_vs_ort']}× ORT's time)")
+            if "throughput_vs_ort" in row
+            else ("", "")
+        )
+        lines.append(f"| {name} | {row['bucketed_sentences_per_s']} sentences/s{vs[0]} | {row['pair_ms']} ms{vs[1]} |")
+    agreement = peer["ort_fp32_vs_mtbert_max_abs_diff"]
+    note = (
+        f"all-MiniLM-L6-v2's encoder, inputs tokenised beforehand, {peer['threads']} threads, onnxruntime "
+        f"{peer['onnxruntime']}; ORT's fp32 output agrees with mtbert's to {agreement:.1e}."
+    )
+    return "\n".join([*lines, "", note])
+
+
 def ig_steps_table(assets: Path) -> str:
     """Integrated gradients' completeness error and time per quadrature rule and step count (assets/ig_steps.json)."""
     study = read_json(assets / "ig_steps.json")
@@ -496,6 +529,7 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
     "benchmarks": benchmark_table,
     "load-curve": load_curve_table,
     "ig-steps": ig_steps_table,
+    "ort-peer": ort_peer_table,
     "int8": int8_table,
     "user-data": user_data_table,
     "findings-summary": findings_summary,
