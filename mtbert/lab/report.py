@@ -310,6 +310,7 @@ CLAIMS: tuple[Claim, ...] = (
         ("multi-combo",),
         (*METRICS, OVERALL),
     ),
+    Claim("Distilling the ensemble helps a single-task model (STS)", ("sts-distilled",), ("sts-cross-lora",), (STS,)),
     Claim("One distilled model beats the ensemble it learnt from", ("distilled",), ("ensemble",), (*METRICS, OVERALL)),
     Claim(
         "Multitask, then per-task fine-tuning (MT-DNN) beats single-task",
