@@ -330,6 +330,20 @@ def load_row(i: int) -> tuple[str, str]:
     return f"{LOAD_PAIR[0]} ({i % 7})", LOAD_PAIR[1]
 
 
+def _curve_row(clients: int, calls: int, times: list[float], errors: list[str], wall: float) -> dict[str, Any]:
+    """One point of a load curve: errors and busy answers apart, latency percentiles, answers a second."""
+    failed = [e for e in errors if not e.startswith(Busy.__name__)]
+    return {
+        "clients": clients,
+        "calls_per_client": calls,
+        "errors": len(failed),
+        "busy": len(errors) - len(failed),
+        "first_errors": failed[:3],
+        "answers_per_second": round(len(times) / wall, 1),
+        **(_percentiles(times) if times else {}),
+    }
+
+
 def app_load_curve(
     url: str, variant: str, clients: Sequence[int] = (1, 5, 10, 25, 50, 100), calls: int = 10
 ) -> list[dict[str, Any]]:
@@ -347,19 +361,7 @@ def app_load_curve(
     curve = []
     for n in clients:
         times, errors, wall = _call_all(_clients(url, n), calls, call)
-        busy = [e for e in errors if e.startswith("Busy")]
-        failed = [e for e in errors if not e.startswith("Busy")]
-        curve.append(
-            {
-                "clients": n,
-                "calls_per_client": calls,
-                "errors": len(failed),
-                "busy": len(busy),
-                "first_errors": failed[:3],
-                "answers_per_second": round(len(times) / wall, 1),
-                **(_percentiles(times) if times else {}),
-            }
-        )
+        curve.append(_curve_row(n, calls, times, errors, wall))
     return curve
 
 
@@ -391,19 +393,7 @@ def rest_load_curve(
         finally:
             for client in pool:
                 client.close()
-        busy = [e for e in errors if e.startswith("Busy")]
-        failed = [e for e in errors if not e.startswith("Busy")]
-        curve.append(
-            {
-                "clients": n,
-                "calls_per_client": calls,
-                "errors": len(failed),
-                "busy": len(busy),
-                "first_errors": failed[:3],
-                "answers_per_second": round(len(times) / wall, 1),
-                **(_percentiles(times) if times else {}),
-            }
-        )
+        curve.append(_curve_row(n, calls, times, errors, wall))
     return curve
 
 
