@@ -22,9 +22,10 @@ from transformers import PreTrainedTokenizerBase
 from mtbert.backbones import load_backbone
 from mtbert.config import BertConfig, FinetuneConfig, HeadConfig, from_dict, to_dict
 from mtbert.data import sha256_file
+from mtbert.ensemble import EnsembleModel, Model
 from mtbert.files import read_json, staged_directory, write_json_atomic
 from mtbert.model import MiniBert
-from mtbert.multitask import EnsembleModel, Model, MultitaskModel, SingleTaskModels
+from mtbert.multitask import MultitaskModel, SingleTaskModels
 
 FORMAT = "mtbert-checkpoint"
 VERSION = 1

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 
 from mtbert import tasks as task_registry
 from mtbert.data import Example, read_examples, sha256_file, task_file
+from mtbert.ensemble import Model
 from mtbert.files import read_json, write_json_atomic
-from mtbert.multitask import Model
 
 TARGETS_FILE = "targets.json"
 PARTS = "parts"

@@ -18,9 +18,10 @@ from mtbert import tasks as task_registry
 from mtbert.backbones import load_backbone
 from mtbert.config import FinetuneConfig, HeadConfig
 from mtbert.data import Example, bucketed_batches, read_examples, task_file
+from mtbert.ensemble import Model
 from mtbert.files import write_json_atomic, write_text_atomic
 from mtbert.layout import prediction_file_name
-from mtbert.multitask import Model, MultitaskModel
+from mtbert.multitask import MultitaskModel
 from mtbert.tasks import OVERALL, SIMILARITY, overall_score
 
 __all__ = [

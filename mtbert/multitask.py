@@ -53,6 +53,19 @@ class TaskOutput:
     attentions: list[tuple[torch.Tensor, ...]] | None = None  # per model input: layers x (B, H, T, T)
 
 
+def examples_for(task: str, a: Texts, b: Texts | None) -> list[Example]:
+    """The examples of a predict call: one text or a list for ``a``, and for a pair task ``b`` item by item."""
+    a = [a] if isinstance(a, str) else list(a)
+    if not task_registry.is_pair(task):
+        b = None
+    b = None if b is None else ([b] if isinstance(b, str) else list(b))
+    if b is not None and len(a) != len(b):
+        raise ValueError(f"got {len(a)} first sentences but {len(b)} second sentences")
+    if any(not s.strip() for s in a + (b or [])):
+        raise ValueError("empty sentence: every input needs some text")
+    return [Example(str(i), x, None if b is None else b[i]) for i, x in enumerate(a)]
+
+
 def apply_finetune_mode(backbone: MiniBert, finetune: FinetuneConfig) -> MiniBert:
     """Freeze the backbone, leave it trainable, or inject LoRA adapters (only they train)."""
     if finetune.mode == "frozen":
@@ -255,6 +268,12 @@ class MultitaskModel(nn.Module, PredictAPI):
             pooled = self.pooler(pooled)  # (B, C)
         return pooled, out.attentions
 
+    def pooled(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The pooled embedding (B, C) of hidden states (B, T, C) this model's encoder computed elsewhere (a pass
+        shared with other models), pooled and passed through the pooler as ``embed`` does."""
+        pooled = pool(hidden, attention_mask, self.head_config.pooling)
+        return pooled if self.pooler is None else self.pooler(pooled)
+
     def forward(self, task: str, inputs: list[dict[str, torch.Tensor]], output_attentions: bool = False) -> TaskOutput:
         """Run ``task`` on padded inputs: one for a sentence or cross pair, two (a, b) for a concat pair."""
         self.model_for(task)
@@ -300,16 +319,7 @@ class MultitaskModel(nn.Module, PredictAPI):
         self, task: str, a: Texts, b: Texts | None, return_attentions: bool, batch_size: int
     ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
         self.model_for(task)
-        a = [a] if isinstance(a, str) else list(a)
-        if not task_registry.is_pair(task):
-            b = None
-        b = None if b is None else ([b] if isinstance(b, str) else list(b))
-        if b is not None and len(a) != len(b):
-            raise ValueError(f"got {len(a)} first sentences but {len(b)} second sentences")
-        if any(not s.strip() for s in a + (b or [])):
-            raise ValueError("empty sentence: every input needs some text")
-        examples = [Example(str(i), x, None if b is None else b[i]) for i, x in enumerate(a)]
-        items = self.items_for(examples)
+        items = self.items_for(examples_for(task, a, b))
         if not return_attentions:
             return self.predict_batches(task, bucketed_batches(items, batch_size, shuffle=False), len(items))
         return self._predict_with_attentions(task, items)
@@ -356,45 +366,3 @@ class SingleTaskModels(PredictAPI):
         self, task: str, a: Texts, b: Texts | None, return_attentions: bool, batch_size: int
     ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
         return self.model_for(task)._run(task, a, b, return_attentions, batch_size)
-
-
-class EnsembleModel(PredictAPI):
-    """Averages its members' outputs per task: class probabilities, paraphrase probabilities, 0-5 scores.
-
-    A task is answered by the members that have it. Attention maps (and saliency) come from the first such
-    member: an average of different models' attentions would describe none of them.
-    """
-
-    def __init__(self, members: dict[str, MultitaskModel | SingleTaskModels]) -> None:
-        if not members:
-            raise ValueError("an ensemble needs at least one member")
-        self.members = members
-
-    @property
-    def tasks(self) -> list[str]:
-        return [t for t in task_registry.names() if self.members_for(t)]
-
-    def members_for(self, task: str) -> list[str]:
-        """Names of the members that have ``task``, in order."""
-        return [name for name, model in self.members.items() if task in model.tasks]
-
-    def model_for(self, task: str) -> MultitaskModel:
-        names = self.members_for(task)
-        if not names:
-            raise ValueError(f"no ensemble member has {task!r} (tasks: {self.tasks})")
-        return self.members[names[0]].model_for(task)
-
-    def _run(
-        self, task: str, a: Texts, b: Texts | None, return_attentions: bool, batch_size: int
-    ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
-        names = self.members_for(task)
-        if not names:
-            raise ValueError(f"no ensemble member has {task!r} (tasks: {self.tasks})")
-        first = self.members[names[0]]._run(task, a, b, return_attentions, batch_size)
-        values, views = first if isinstance(first, tuple) else (first, None)
-        rest = [self.members[n]._run(task, a, b, False, batch_size) for n in names[1:]]
-        mean = np.mean(np.stack([values, *rest]), axis=0)
-        return (mean, views) if return_attentions else mean
-
-
-Model = MultitaskModel | SingleTaskModels | EnsembleModel  # anything ``mtbert.load`` returns

@@ -18,7 +18,8 @@ from mtbert.checkpoint import (
     save_checkpoint,
     save_ensemble,
 )
-from mtbert.multitask import EnsembleModel, SingleTaskModels
+from mtbert.ensemble import EnsembleModel
+from mtbert.multitask import SingleTaskModels
 from tests.test_multitask import make_model
 from tests.tolerances import FLOAT16_WEIGHTS, REORDERED
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mtbert import tasks as task_registry
-from mtbert.multitask import Model
+from mtbert.ensemble import Model
 
 MAX_BATCH_ROWS = 5000
 

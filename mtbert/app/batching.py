@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mtbert.multitask import Model
+from mtbert.ensemble import Model
 
 Row = tuple[str, str | None]  # (sentence A, sentence B or None)
 # Rows one forward pass takes; more waiting rows run in the next batch. Under 50 concurrent clients of the JSON

@@ -18,9 +18,9 @@ from mtbert import tasks as task_registry
 from mtbert.backbones import cache_dir
 from mtbert.data import DataDirNotFound, resolve_data_dir, task_file
 from mtbert.datasets import Dataset, read_cs224n
+from mtbert.ensemble import Model
 from mtbert.evaluation import prediction_frame
 from mtbert.layout import shipped_data_dir
-from mtbert.multitask import Model
 
 Progress = Callable[[float, str], None]  # (fraction done, what is being done), as gr.Progress takes it
 CHUNK = 512  # rows per progress step

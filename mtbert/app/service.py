@@ -13,7 +13,8 @@ from sklearn.metrics import confusion_matrix
 
 from mtbert import tasks as task_registry
 from mtbert.app.explain import Saliency, integrated_gradients
-from mtbert.multitask import AttentionView, EnsembleModel, Model
+from mtbert.ensemble import EnsembleModel, Model
+from mtbert.multitask import AttentionView
 
 ALL_TASKS = ("all", "all three")  # task choices that run every task the input allows
 

@@ -20,9 +20,10 @@ from mtbert.app.evaluations import Progress, cached_predictions, dataset_metrics
 from mtbert.catalog import SHIPPED, USER, Variant, discover
 from mtbert.checkpoint import BackboneCache, CheckpointError
 from mtbert.datasets import Dataset, DatasetError
+from mtbert.ensemble import EnsembleModel, Model
 from mtbert.files import read_json
 from mtbert.layout import hard_cases_file, prediction_file_name, predictions_dir
-from mtbert.multitask import EnsembleModel, Model, MultitaskModel, SingleTaskModels
+from mtbert.multitask import MultitaskModel, SingleTaskModels
 from mtbert.user_models import discover_user_models
 
 T = TypeVar("T")

@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 
 from mtbert.catalog import discover
 from mtbert.checkpoint import CheckpointError, load
+from mtbert.ensemble import EnsembleModel
 from mtbert.lab.report import models_table
 from mtbert.lab.zoo_builder import ZooVariant, build_variant, check_results, is_built
-from mtbert.multitask import EnsembleModel
 from tests.test_distributed import write_preset
 from tests.tiny import tiny_backbone
 from tests.tolerances import SAME_ORDER
