@@ -71,8 +71,6 @@ class FusedGroup:
     def __init__(self, models: Sequence[MultitaskModel], base: dict[str, torch.Tensor]) -> None:
         first = models[0]
         self.models = list(models)
-        self.tokenizer = first.tokenizer
-        self.max_length = first.max_length
         with torch.device("meta"):
             encoder = MiniBert(first.backbone.config)
         encoder.load_state_dict(base, assign=True)  # the models' own tensors: no copy of the base weights
@@ -182,7 +180,7 @@ class FusedModels:
         """Each model's predictions of ``task``, in the order given: one pass per group, the others on their own."""
         results: dict[int, np.ndarray] = {}
         for group in self.groups:
-            members = [m for m in models if id(m) in self._group_of and self._group_of[id(m)] is group]
+            members = [m for m in models if self._group_of.get(id(m)) is group]
             if len(members) > 1:
                 results.update(zip(map(id, members), group.run(task, members, a, b, batch_size), strict=True))
         return [
