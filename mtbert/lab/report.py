@@ -15,6 +15,15 @@ from mtbert.catalog import discover, read_results
 from mtbert.files import read_json, write_text_atomic
 from mtbert.lab.seeds import read_seeds, spread
 from mtbert.lab.significance import interval, prob_better
+from mtbert.lab.speed_tables import (
+    benchmark_table,
+    ensemble_fusion_table,
+    ig_steps_table,
+    int8_table,
+    load_curve_table,
+    ort_peer_table,
+    user_data_table,
+)
 from mtbert.layout import ensemble_selection_file, option_costs_file
 from mtbert.tasks import OVERALL
 
@@ -51,187 +60,6 @@ def models_table(assets: Path) -> str:
         cells.append(str(m.get("device", "cpu")))
         cells.append("yes" if m.get("shipped", True) else "no (local run)")
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def benchmark_table(assets: Path) -> str:
-    """Inference throughput and latency from assets/benchmark.json and assets/app_benchmark.json."""
-    b, app = read_json(assets / "benchmark.json"), read_json(assets / "app_benchmark.json")
-    lines = ["| measurement | value |", "|---|---|"]
-    if b:
-        lines += [
-            f"| transformers BertModel, file-order batches of 64 | {b['hf_file_order_sentences_per_s']} sentences/s |",
-            f"| mtbert, the same batches | {b['mtbert_file_order_sentences_per_s']} sentences/s "
-            f"(**{b['mtbert_vs_hf_same_batches']}×** transformers) |",
-            f"| mtbert, evaluation's length-bucketed batches of 64 | {b['mtbert_bucketed_sentences_per_s']} "
-            f"sentences/s (**{b['bucketed_vs_hf_file_order']}×** transformers in file order) |",
-            f"| tokens incl. padding: file order / bucketed / real | {b['tokens_incl_padding_file_order']:,} / "
-            f"{b['tokens_incl_padding_bucketed']:,} / {b['real_tokens']:,} |",
-            f"| one pair, `predict_similarity(..., return_attentions=True)` | p50 {b['pair_latency_attentions_p50_ms']}"
-            f" ms, p95 {b['pair_latency_attentions_p95_ms']} ms |",
-        ]
-    if app:
-        seq = app["sequential"]
-        lines += [
-            f"| app start-up, `python app.py` to HTTP 200 | {app.get('startup_seconds_to_http_200', '—')} s |",
-            f"| app `/predict_pair` via gradio_client, attentions on, worst of {seq.get('rounds', 1)} rounds of "
-            f"{seq['calls']} calls | p50 {seq['p50_ms']} ms, p95 {seq['p95_ms']} ms |",
-        ]
-        if "browser" in app:
-            web = app["browser"]
-            first, last = web["to_prediction"], web["to_last_change"]
-            lines += [
-                f"| browser: Run to the rendered prediction of a pair with attentions (`{web['variant']}`, "
-                f"Chromium at 1280 px, {web['runs']} runs) | p50 {first['p50_ms']} ms, p95 {first['p95_ms']} ms |",
-                f"| browser: Run to the last change of the page (map, grid, saliency, what-if) | p50 {last['p50_ms']} "
-                f"ms, p95 {last['p95_ms']} ms |",
-            ]
-        if "isolation" in app:
-            iso = app["isolation"]
-            lines.append(
-                f"| Explorer filter while another client runs integrated gradients in a loop "
-                f"({iso['saliency_calls_meanwhile']} ran meanwhile) | p50 {iso['explore']['p50_ms']} ms, "
-                f"p95 {iso['explore']['p95_ms']} ms |"
-            )
-        if "memory" in app:
-            mem = app["memory"]
-            lines.append(
-                f"| server memory over {mem['calls']:,} more calls from {mem.get('clients', 1)} concurrent clients | "
-                f"{mem['rss_mb_before']} → {mem['rss_mb_after']} MB (+{mem['growth_mb']} MB) |"
-            )
-    return "\n".join(lines)
-
-
-LOAD_PATHS = {"load_curve": "Gradio API (`/predict_similarity`)", "rest_load_curve": "`POST /v1/predict`"}
-
-
-def load_curve_table(assets: Path) -> str:
-    """The app's load curves from assets/app_benchmark.json, through the Gradio API and the plain JSON route: a chart
-    of answers a second against concurrent clients beside the model's own batched throughput, and the table."""
-    app = read_json(assets / "app_benchmark.json")
-    curves = {path: app[path] for path in LOAD_PATHS if app.get(path)}
-    limit = app.get("model_batched", {}).get("answers_per_second")
-    if not curves or not limit:
-        return "(no load curve recorded: run `python -m train.benchmark_app --json assets/app_benchmark.json`)"
-    clients = [row["clients"] for row in next(iter(curves.values()))]
-    top = max(limit, *(row["answers_per_second"] for curve in curves.values() for row in curve))
-    names = ", then ".join(LOAD_PATHS[p].split(" (")[0].replace("`", "") for p in curves)
-    chart = [
-        "```mermaid",
-        "xychart-beta",
-        f'    title "Answers a second against concurrent clients (lines: {names}; bars: the model batched alone)"',
-        f'    x-axis "concurrent clients" [{", ".join(str(c) for c in clients)}]',
-        f'    y-axis "answers / s" 0 --> {int(top * 1.1) + 1}',
-        f"    bar [{', '.join(str(limit) for _ in clients)}]",
-        *(f"    line [{', '.join(str(row['answers_per_second']) for row in curve)}]" for curve in curves.values()),
-        "```",
-    ]
-    lines = [
-        "| path | clients × calls | errors | busy | p50 ms | p95 ms | answers / s | share of the model's batched "
-        "throughput |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for path, curve in curves.items():
-        for row in curve:
-            lines.append(
-                f"| {LOAD_PATHS[path]} | {row['clients']} × {row['calls_per_client']} | {row['errors']} | "
-                f"{row.get('busy', '—')} | {row.get('p50_ms', '—')} | {row.get('p95_ms', '—')} | "
-                f"{row['answers_per_second']} | {row['answers_per_second'] / limit:.0%} |"
-            )
-    batched = app["model_batched"]
-    note = (
-        f"The model alone answers {limit} a second on the same requests in batches of {batched['batch_size']} "
-        "(measured in the same run, while the server idled). A busy answer is the route's 503 with `Retry-After`."
-    )
-    return "\n".join([*chart, "", *lines, "", note])
-
-
-ORT_PATHS = {
-    "ort_fp32": "ONNX Runtime fp32",
-    "mtbert_fp32": "mtbert fp32",
-    "ort_int8": "ONNX Runtime int8 (dynamic)",
-    "mtbert_int8": "mtbert int8 (dynamic)",
-}
-
-
-def ort_peer_table(assets: Path) -> str:
-    """minBERT's encoder against ONNX Runtime on the same weights (assets/benchmark.json, ``onnxruntime_peer``)."""
-    peer = read_json(assets / "benchmark.json").get("onnxruntime_peer")
-    if not peer or "skipped" in peer:
-        return "(no ONNX Runtime comparison recorded: run `python -m train.benchmark --json assets/benchmark.json`)"
-    lines = [
-        f"| path | SST dev, bucketed batches of {peer['batch_size']} | one pair, no attentions |",
-        "|---|---|---|",
-    ]
-    for key, name in ORT_PATHS.items():
-        row = peer[key]
-        vs = (
-            (f" ({row['throughput_vs_ort']}× ORT)", f" ({row['pair_time_vs_ort']}× ORT's time)")
-            if "throughput_vs_ort" in row
-            else ("", "")
-        )
-        lines.append(f"| {name} | {row['bucketed_sentences_per_s']} sentences/s{vs[0]} | {row['pair_ms']} ms{vs[1]} |")
-    agreement = peer["ort_fp32_vs_mtbert_max_abs_diff"]
-    note = (
-        f"all-MiniLM-L6-v2's encoder, inputs tokenised beforehand, {peer['threads']} threads, onnxruntime "
-        f"{peer['onnxruntime']}; ORT's fp32 output agrees with mtbert's to {agreement:.1e}."
-    )
-    return "\n".join([*lines, "", note])
-
-
-def ig_steps_table(assets: Path) -> str:
-    """Integrated gradients' completeness error and time per quadrature rule and step count (assets/ig_steps.json)."""
-    study = read_json(assets / "ig_steps.json")
-    if not study:
-        return "(no study recorded: run `python -m train.ig_steps --json assets/ig_steps.json`)"
-    lines = [
-        "| rule | steps | error p50 | error p95 | worst error | ms per call (p50) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for method, by_steps in study["methods"].items():
-        for steps, row in by_steps.items():
-            mark = (
-                " (the app's first pass)" if method == study["app_method"] and int(steps) == study["app_steps"] else ""
-            )
-            lines.append(
-                f"| {method} | {steps}{mark} | {row['error_p50']:.2%} | {row['error_p95']:.2%} | "
-                f"{row['error_max']:.2%} | {row['ms_p50']:.0f} |"
-            )
-    if "app_rule" in study:
-        row = study["app_rule"]
-        lines.append(
-            f"| **the app**: {study['app_method']} {study['app_steps']}, then {study['app_fallback_steps']} where "
-            f"outside the tolerance | — | {row['error_p50']:.2%} | {row['error_p95']:.2%} | {row['error_max']:.2%} | "
-            f"{row['ms_p50']:.0f} |"
-        )
-    chosen = ", ".join(f"{m}: {n if n is not None else 'none measured'}" for m, n in study["chosen"].items())
-    inputs = ", ".join(f"{n} {task}" for task, n in study["inputs"].items())
-    return "\n".join(
-        [
-            *lines,
-            "",
-            f"Over {inputs} dev inputs of {', '.join(study['variants'])}; tolerance {study['tolerance']:.0%} worst "
-            f"relative error. Fewest steps within it: {chosen}.",
-        ]
-    )
-
-
-def int8_table(assets: Path) -> str:
-    """Per shipped variant: the int8 model's dev metrics against fp32, and one pair's latency in each precision."""
-    int8 = read_json(assets / "benchmark.json").get("int8", {}).get("variants", {})
-    headers = [task_registry.by_metric(k).metric_name for k in METRICS]
-    lines = [
-        f"| variant | {' | '.join(f'{h} int8 (Δ)' for h in headers)} | overall int8 (Δ) | pair fp32 ms | pair int8 ms "
-        "| speed-up |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, entry in int8.items():
-        cells = [
-            f"{entry['int8'][k]:.3f} ({entry['delta'][k]:+.3f})" if k in entry["int8"] else "—"
-            for k in (*METRICS, OVERALL)
-        ]
-        speed = [entry["pair_ms_fp32"], entry["pair_ms_int8"], f"{entry['speedup']}×"]
-        lines.append("| " + " | ".join([name, *cells, *map(str, speed)]) + " |")
     return "\n".join(lines)
 
 
@@ -504,27 +332,6 @@ def ensemble_selection_table(assets: Path) -> str:
     return "\n".join(lines)
 
 
-def user_data_table(assets: Path) -> str:
-    """What the user's own models and data cost in the app (``assets/user_data_benchmark.json``)."""
-    bench = read_json(assets / "user_data_benchmark.json")
-    if not bench:
-        return "_Not measured yet: run `python -m train.benchmark_user_data --json assets/user_data_benchmark.json`._"
-    first, rows = bench["first_open"], bench["dataset_predictions"]
-    same = "reproduces" if first["reproduces_shipped"] else "does not reproduce"
-    return "\n".join(
-        [
-            "| what | rows | seconds |",
-            "|---|---|---|",
-            f"| first open of {first['model']} (dev metrics over the three dev sets; {same} the recorded overall "
-            f"{first['shipped_overall']:.4f}) | {first['dev_rows']:,} | {first['seconds']} |",
-            f"| second open (the cache) | {first['dev_rows']:,} | {bench['second_open_seconds']} |",
-            f"| predictions of {rows['variant']} for a {rows['rows']:,}-row dataset ({rows['rows_from']}; "
-            f"{rows['rows_per_second']} rows/s) | {rows['rows']:,} | {rows['seconds']} |",
-            f"| the same dataset again (the cache) | {rows['rows']:,} | {rows['cached_seconds']} |",
-        ]
-    )
-
-
 SECTIONS: dict[str, Callable[[Path], str]] = {
     "models": models_table,
     "benchmarks": benchmark_table,
@@ -532,6 +339,7 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
     "ig-steps": ig_steps_table,
     "ort-peer": ort_peer_table,
     "int8": int8_table,
+    "ensemble-fusion": ensemble_fusion_table,
     "user-data": user_data_table,
     "findings-summary": findings_summary,
     "findings": findings,

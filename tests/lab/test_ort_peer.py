@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mtbert.lab.ort_peer import peer_benchmark
-from mtbert.lab.report import ORT_PATHS, ort_peer_table
+from mtbert.lab.speed_tables import ORT_PATHS, ort_peer_table
 from tests.tiny import tiny_backbone
 from tests.tolerances import ONNX_RUNTIME
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mtbert.lab.report import benchmark_table, models_table, render
+from mtbert.lab.report import models_table, render
+from mtbert.lab.speed_tables import benchmark_table
 from mtbert.layout import ASSETS, FINDINGS, README
 from tests.app.assets import BACKBONE
 
@@ -87,7 +88,7 @@ def test_the_options_table_documents_real_config_keys_with_their_measured_costs(
 def test_load_curve_and_ig_steps_sections_read_what_the_benchmarks_recorded(tmp_path):
     import json
 
-    from mtbert.lab.report import ig_steps_table, load_curve_table
+    from mtbert.lab.speed_tables import ig_steps_table, load_curve_table
 
     assert "no load curve recorded" in load_curve_table(tmp_path) and "no study" in ig_steps_table(tmp_path)
     rows = [
