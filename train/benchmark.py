@@ -18,6 +18,8 @@ from mtbert.lab.benchmark import emit, machine_info, pair_latency, throughput_be
 from mtbert.lab.ort_peer import peer_benchmark
 from mtbert.tasks import SENTIMENT
 
+KEPT = ("int8", "ensemble_fusion")  # recorded by train.benchmark_int8 and train.benchmark_ensemble
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     result["onnxruntime_peer"] = peer_benchmark(sentences, repeats=args.repeats)
     result["machine"] = machine_info()
     emit(result, None)
-    if args.json:  # keep what other benchmarks recorded in the same file (the int8 table)
-        write_json_atomic(args.json, {**{k: v for k, v in read_json(args.json).items() if k == "int8"}, **result})
+    if args.json:  # keep what other benchmarks recorded in the same file
+        write_json_atomic(args.json, {**{k: v for k, v in read_json(args.json).items() if k in KEPT}, **result})
     return 0
 
 
