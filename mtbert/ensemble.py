@@ -36,19 +36,20 @@ class EnsembleModel(PredictAPI):
         """Names of the members that have ``task``, in order."""
         return [name for name, model in self.members.items() if task in model.tasks]
 
-    def model_for(self, task: str) -> MultitaskModel:
+    def _models(self, task: str) -> list[MultitaskModel]:
+        """The model each member answers ``task`` with, in order; an error names the tasks there are."""
         names = self.members_for(task)
         if not names:
             raise ValueError(f"no ensemble member has {task!r} (tasks: {self.tasks})")
-        return self.members[names[0]].model_for(task)
+        return [self.members[n].model_for(task) for n in names]
+
+    def model_for(self, task: str) -> MultitaskModel:
+        return self._models(task)[0]
 
     def _run(
         self, task: str, a: Texts, b: Texts | None, return_attentions: bool, batch_size: int
     ) -> np.ndarray | tuple[np.ndarray, list[list[AttentionView]]]:
-        names = self.members_for(task)
-        if not names:
-            raise ValueError(f"no ensemble member has {task!r} (tasks: {self.tasks})")
-        models = [self.members[n].model_for(task) for n in names]
+        models = self._models(task)
         views = None
         if return_attentions:  # the first member alone, with its attentions; the rest as usual
             first, views = models[0]._run(task, a, b, True, batch_size)  # type: ignore[misc]
