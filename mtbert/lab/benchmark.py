@@ -123,6 +123,17 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def call_latency(call: Callable[[], Any], calls: int = 50) -> dict[str, float]:
+    """Milliseconds of ``calls`` calls of ``call`` in this process, after one warm-up call: p50, p95 and max."""
+    call()
+    ms = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        ms.append((time.perf_counter() - start) * 1000)
+    return _percentiles(ms)
+
+
 def _percentiles(ms: list[float]) -> dict[str, float]:
     ordered = sorted(ms)
     return {
@@ -212,12 +223,42 @@ def app_memory(
     }
 
 
+# Installed before the page's own scripts: when each request to Gradio's queue goes out and when each queue message
+# arrives on the page's event stream, so that a Run's time splits into measured stages.
+_NETWORK_MARKS = r"""
+window.__marks = [];
+const pageFetch = window.fetch;
+window.fetch = async (...args) => {
+  const url = String((args[0] && args[0].url) || args[0]);
+  window.__marks.push({kind: 'request', url, at: performance.now()});
+  const response = await pageFetch(...args);
+  if (!url.includes('/queue/data') || !response.body) return response;
+  const [page, copy] = response.body.tee();
+  (async () => {
+    const reader = copy.getReader();
+    const decoder = new TextDecoder();
+    for (;;) {
+      const {done, value} = await reader.read();
+      if (done) break;
+      const at = performance.now();
+      for (const m of decoder.decode(value, {stream: true}).matchAll(/"msg":\s*"(\w+)"/g)) {
+        window.__marks.push({kind: 'message', msg: m[1], at});
+      }
+    }
+  })();
+  return new Response(page, {headers: response.headers, status: response.status, statusText: response.statusText});
+};
+"""
+
 # In the page: click Run; returns the milliseconds to the rendered similarity prediction (the gauge shows a new
-# number) and, per output, to its last change, once the outputs have been quiet for QUIET ms (-1: no prediction).
+# number), per output its last change once the outputs have been quiet for QUIET ms (-1: no prediction), and the
+# time points of the Run's first event (from _NETWORK_MARKS): its queue request sent, the server's process_starts
+# and first process_generating message received.
 _TIMED_RUN = """async ([ids, quiet]) => {
   const gauge = () => (document.querySelector('#similarity-gauge .indicatorlayer') || {}).textContent || '';
   const before = gauge();
   const last = {};
+  window.__marks = [];
   const start = performance.now();
   let changed = start;
   const observers = ids.map(id => {
@@ -236,8 +277,25 @@ _TIMED_RUN = """async ([ids, quiet]) => {
     if (prediction >= 0 && !pending && performance.now() - changed > quiet) break;
   }
   observers.forEach(o => o && o.disconnect());
-  return {prediction, last};
+  const join = window.__marks.find(m => m.kind === 'request' && m.url.includes('/queue/join'));
+  const after = (msg, t) => window.__marks.find(m => m.kind === 'message' && m.msg === msg && m.at >= t);
+  const starts = join && after('process_starts', join.at);
+  const first = starts && after('process_generating', starts.at);
+  const points = first ? {request: join.at - start, starts: starts.at - start, first_chunk: first.at - start} : null;
+  return {prediction, last, points};
 }"""
+# A Run to its rendered prediction, stage by stage: (name, from point, to point); "click" is 0, "rendered" the
+# prediction on the page.
+RUN_STAGES = (
+    ("click to the queue request (the page)", "click", "request"),
+    ("queue request to the handler's start (HTTP, queue)", "request", "starts"),
+    ("handler's start to its first chunk on the page (model, figures, serialisation)", "starts", "first_chunk"),
+    ("first chunk to the rendered prediction (the page draws it)", "first_chunk", "rendered"),
+)
+BROWSER_PAIRS = [  # a Run alternates between them, so that each Run changes the prediction
+    ("A man is playing a guitar.", "A man plays an instrument."),
+    ("A man is playing a guitar.", "A dog runs."),
+]
 RUN_OUTPUTS = ("note", "similarity-gauge", "heatmap", "attention-grid", "saliency", "loo", "swap")
 
 
@@ -249,15 +307,14 @@ def browser_latency(
     saliency and what-if included), with each output's own last change (the stages)."""
     from playwright.sync_api import sync_playwright
 
-    pairs = [
-        ("A man is playing a guitar.", "A man plays an instrument."),
-        ("A man is playing a guitar.", "A dog runs."),
-    ]
+    pairs = BROWSER_PAIRS
     prediction, last_change = [], []
     stages: dict[str, list[float]] = {name: [] for name in RUN_OUTPUTS}
+    split: dict[str, list[float]] = {name: [] for name, _, _ in RUN_STAGES}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--headless=new", "--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.add_init_script(_NETWORK_MARKS)
         page.goto(f"{url}?task=similarity&variant={variant}", wait_until="load")
         page.wait_for_selector("#run", timeout=60_000)
         for i in range(runs + 1):
@@ -275,6 +332,11 @@ def browser_latency(
             for name in RUN_OUTPUTS:
                 if name in timed["last"]:
                     stages[name].append(timed["last"][name])
+            if timed["points"] is None:
+                raise RuntimeError("the Run's queue request or its first chunk was not seen on the page")
+            points = {"click": 0.0, **timed["points"], "rendered": timed["prediction"]}
+            for name, begin, end in RUN_STAGES:
+                split[name].append(points[end] - points[begin])
         browser.close()
     return {
         "runs": runs,
@@ -282,6 +344,7 @@ def browser_latency(
         "to_prediction": _percentiles(prediction),
         "to_last_change": _percentiles(last_change),
         "last_change_of": {name: _percentiles(ms) for name, ms in stages.items() if ms},
+        "to_prediction_stages": {name: _percentiles(ms) for name, ms in split.items()},
     }
 
 

@@ -17,6 +17,7 @@ from mtbert.lab.seeds import read_seeds, spread
 from mtbert.lab.significance import interval, prob_better
 from mtbert.lab.speed_tables import (
     benchmark_table,
+    browser_stages_table,
     ensemble_fusion_table,
     ig_steps_table,
     int8_table,
@@ -335,6 +336,7 @@ def ensemble_selection_table(assets: Path) -> str:
 SECTIONS: dict[str, Callable[[Path], str]] = {
     "models": models_table,
     "benchmarks": benchmark_table,
+    "browser-stages": browser_stages_table,
     "load-curve": load_curve_table,
     "ig-steps": ig_steps_table,
     "ort-peer": ort_peer_table,

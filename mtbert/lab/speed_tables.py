@@ -55,9 +55,34 @@ def benchmark_table(assets: Path) -> str:
             mem = app["memory"]
             lines.append(
                 f"| server memory over {mem['calls']:,} more calls from {mem.get('clients', 1)} concurrent clients | "
-                f"{mem['rss_mb_before']} → {mem['rss_mb_after']} MB (+{mem['growth_mb']} MB) |"
+                f"{mem['rss_mb_before']} → {mem['rss_mb_after']} MB ({mem['growth_mb']:+} MB) |"
             )
     return "\n".join(lines)
+
+
+def browser_stages_table(assets: Path) -> str:
+    """A browser Run to its rendered prediction, stage by stage (app_benchmark.json, browser), with the first
+    chunk's own work measured in the benchmark's process."""
+    web = read_json(assets / "app_benchmark.json").get("browser", {})
+    stages, handler = web.get("to_prediction_stages"), web.get("handler_first_chunk")
+    if not stages:
+        return "_Not measured yet: `python -m train.benchmark_app --parts browser --json assets/app_benchmark.json`._"
+    lines = ["| stage of a Run, to the rendered prediction | p50 ms | p95 ms |", "|---|---|---|"]
+    lines += [f"| {name} | {ms['p50_ms']} | {ms['p95_ms']} |" for name, ms in stages.items()]
+    total = web["to_prediction"]
+    lines.append(f"| **click to the rendered prediction** | **{total['p50_ms']}** | **{total['p95_ms']}** |")
+    note = (
+        f"`{web['variant']}`, {web['runs']} Runs of a pair with attentions in headless Chromium at 1280 px. The "
+        "stages are time points the page itself records: the queue request going out, and Gradio's "
+        "`process_starts` and first `process_generating` messages arriving on its event stream (p50 of each stage "
+        "apart, so they need not add up to the total's p50)."
+    )
+    if handler:
+        note += (
+            f" The first chunk's own work (prediction, attention map and figures: `playground.run`) takes p50 "
+            f"{handler['p50_ms']} ms, p95 {handler['p95_ms']} ms in the benchmark's process while the server idles."
+        )
+    return "\n".join([*lines, "", note])
 
 
 LOAD_PATHS = {"load_curve": "Gradio API (`/predict_similarity`)", "rest_load_curve": "`POST /v1/predict`"}

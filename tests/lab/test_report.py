@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from mtbert.lab.report import models_table, render
-from mtbert.lab.speed_tables import benchmark_table
 from mtbert.layout import ASSETS, FINDINGS, README
 from tests.app.assets import BACKBONE
 
@@ -22,10 +21,6 @@ def test_models_table_lists_each_usable_variant(app_assets):
     assert f"| multi-cross | {BACKBONE} |" in table and "broken-variant" not in table
     assert f"| ensemble | {BACKBONE} | ensemble of multi-cross + single-cross |" in table
     assert len(table.splitlines()) == 2 + 4
-
-
-def test_benchmark_table_without_files_is_just_a_header(tmp_path):
-    assert benchmark_table(tmp_path).count("\n") == 1
 
 
 def test_findings_check_each_claim_against_the_results(tmp_path):
@@ -83,45 +78,3 @@ def test_the_options_table_documents_real_config_keys_with_their_measured_costs(
     assert '| `schedule` | `"sequential"` |' in table and "joint: 2.50× (1.31×) vs sequential" in table
     assert table.count("\n") == len(OPTION_DOCS) + 1
     assert "not measured yet" in table  # the options without a recorded cost say so
-
-
-def test_load_curve_and_ig_steps_sections_read_what_the_benchmarks_recorded(tmp_path):
-    import json
-
-    from mtbert.lab.speed_tables import ig_steps_table, load_curve_table
-
-    assert "no load curve recorded" in load_curve_table(tmp_path) and "no study" in ig_steps_table(tmp_path)
-    rows = [
-        {
-            "clients": n,
-            "calls_per_client": 10,
-            "errors": 0,
-            "p50_ms": 10.0 * n,
-            "p95_ms": 12.0 * n,
-            "answers_per_second": a,
-        }
-        for n, a in ((1, 20.0), (50, 150.0))
-    ]
-    rest = [r | {"answers_per_second": 2 * r["answers_per_second"], "busy": 3 * (r["clients"] > 1)} for r in rows]
-    batched = {"answers_per_second": 300.0, "batch_size": 32}
-    app = {"load_curve": rows, "rest_load_curve": rest, "model_batched": batched}
-    (tmp_path / "app_benchmark.json").write_text(json.dumps(app))
-    curve = load_curve_table(tmp_path)
-    assert 'x-axis "concurrent clients" [1, 50]' in curve and "line [20.0, 150.0]" in curve
-    assert "line [40.0, 300.0]" in curve and 'y-axis "answers / s" 0 --> 331' in curve
-    assert "| Gradio API (`/predict_similarity`) | 50 × 10 | 0 | — | 500.0 | 600.0 | 150.0 | 50% |" in curve
-    assert "| `POST /v1/predict` | 50 × 10 | 0 | 3 | 500.0 | 600.0 | 300.0 | 100% |" in curve
-    assert "answers 300.0 a second" in curve
-    study = {
-        "tolerance": 0.02,
-        "variants": ["v"],
-        "inputs": {"similarity": 8},
-        "methods": {"gausslegendre": {"8": {"error_p50": 0.001, "error_p95": 0.01, "error_max": 0.015, "ms_p50": 40}}},
-        "chosen": {"gausslegendre": 8},
-        "app_steps": 8,
-        "app_method": "gausslegendre",
-    }
-    (tmp_path / "ig_steps.json").write_text(json.dumps(study))
-    table = ig_steps_table(tmp_path)
-    assert "| gausslegendre | 8 (the app's first pass) | 0.10% | 1.00% | 1.50% | 40 |" in table
-    assert "gausslegendre: 8." in table
