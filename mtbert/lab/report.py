@@ -140,6 +140,7 @@ CLAIMS: tuple[Claim, ...] = (
         (*METRICS, OVERALL),
     ),
     Claim("Distilling the ensemble helps a single-task model (STS)", ("sts-distilled",), ("sts-cross-lora",), (STS,)),
+    Claim("Distilling the ensemble helps single-task models", ("single-distilled",), ("single-cross",), METRICS),
     Claim("One distilled model beats the ensemble it learnt from", ("distilled",), ("ensemble",), (*METRICS, OVERALL)),
     Claim(
         "Multitask, then per-task fine-tuning (MT-DNN) beats single-task",
@@ -154,6 +155,7 @@ SEED_CLAIMS: tuple[tuple[str, str, str], ...] = (
     ("sst-phrases", "single-cross", SST),
     ("sst-smart", "single-cross", SST),
     ("sst-mtdnn", "single-cross", SST),
+    ("single-distilled", "single-cross", SST),
 )
 
 

@@ -80,6 +80,7 @@ ZOO: tuple[ZooVariant, ...] = (
     ZooVariant("ensemble"),
     ZooVariant("distilled", report_row=False),  # learns from the ensemble, so it is none of its members
     ZooVariant("sts-distilled", report_row=False),
+    ZooVariant("single-distilled", report_row=False),
     ZooVariant("single-cross-full", ship=False),
     ZooVariant("sts-cross-lora", report_row=False),
     ZooVariant("single-best", report_row=False),
