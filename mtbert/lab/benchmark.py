@@ -472,7 +472,7 @@ def model_throughput(model: Any, rows: int = 640, batch_size: int = 32, repeats:
 
 def app_isolation(url: str, variant: str, calls: int = 40) -> dict[str, Any]:
     """Explorer filters from one client while another runs integrated gradients (``/saliency``) in a loop: the
-    filters' latency, with the saliency calls that ran meanwhile."""
+    filters' latency, with the saliency calls that ran meanwhile, and the same filters' latency on an idle server."""
     from gradio_client import Client
 
     explorer, explainer = Client(url, verbose=False), Client(url, verbose=False)
@@ -491,21 +491,27 @@ def app_isolation(url: str, variant: str, calls: int = 40) -> dict[str, Any]:
             "similarity", variant, "none", "any", "any", min_error, "any", "any", "", False, api_name="/explore"
         )
 
-    explore(0.0)  # warm-up: reads the predictions
-    worker = threading.Thread(target=explain_loop)
-    worker.start()
-    time.sleep(1.0)  # integrated gradients are running
-    times = []
-    try:
+    def explore_all() -> list[float]:
+        times = []
         for k in range(calls):
             start = time.perf_counter()
             explore(0.25 * (k % 8))
             times.append((time.perf_counter() - start) * 1000)
+        return times
+
+    explore(0.0)  # warm-up: reads the predictions
+    alone = explore_all()  # the same filters on an idle server: what the client and Gradio cost by themselves
+    worker = threading.Thread(target=explain_loop)
+    worker.start()
+    time.sleep(1.0)  # integrated gradients are running
+    try:
+        times = explore_all()
     finally:
         stop.set()
         worker.join()
     return {
         "explore_calls": calls,
+        "explore_alone": _percentiles(alone),
         "explore": _percentiles(times),
         "saliency_calls_meanwhile": len(explained),
         "saliency": _percentiles(explained) if explained else {},

@@ -51,6 +51,12 @@ def benchmark_table(assets: Path) -> str:
                 f"({iso['saliency_calls_meanwhile']} ran meanwhile) | p50 {iso['explore']['p50_ms']} ms, "
                 f"p95 {iso['explore']['p95_ms']} ms |"
             )
+            if "explore_alone" in iso:
+                alone = iso["explore_alone"]
+                lines.append(
+                    f"| the same Explorer filters on an idle server (gradio_client) | p50 {alone['p50_ms']} ms, "
+                    f"p95 {alone['p95_ms']} ms |"
+                )
         if "memory" in app:
             mem = app["memory"]
             lines.append(

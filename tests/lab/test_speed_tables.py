@@ -64,3 +64,13 @@ def test_browser_stages_list_each_stage_the_total_and_the_handlers_own_work(tmp_
     assert "| click to the queue request (the page) | 10.0 | 12.0 |" in table and "| first chunk to the page |" in table
     assert "| **click to the rendered prediction** | **40.0** | **48.0** |" in table
     assert "`v`, 3 Runs" in table and "p50 7.5 ms, p95 9.0 ms" in table
+
+
+def test_the_isolation_rows_show_the_filters_under_saliency_and_alone(tmp_path):
+    ms = {"p50_ms": 120.0, "p95_ms": 150.0, "max_ms": 160.0}
+    isolation = {"saliency_calls_meanwhile": 8, "explore": ms, "explore_alone": ms | {"p50_ms": 90.0}}
+    sequential = {"calls": 100, "p50_ms": 200.0, "p95_ms": 250.0}
+    (tmp_path / "app_benchmark.json").write_text(json.dumps({"sequential": sequential, "isolation": isolation}))
+    table = benchmark_table(tmp_path)
+    assert "integrated gradients in a loop (8 ran meanwhile) | p50 120.0 ms, p95 150.0 ms |" in table
+    assert "| the same Explorer filters on an idle server (gradio_client) | p50 90.0 ms, p95 150.0 ms |" in table
