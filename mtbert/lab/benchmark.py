@@ -21,6 +21,9 @@ from mtbert.files import write_json_atomic
 from mtbert.multitask import MultitaskModel
 from mtbert.tasks import SIMILARITY
 
+# The one pair every latency here is measured on.
+PAIR = ("A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience.")
+
 
 def _time(fn: Callable[[], Any], repeats: int) -> float:
     """Median wall time of ``fn`` over ``repeats`` runs (after one warm-up run)."""
@@ -93,14 +96,8 @@ def pair_latency(model: MultitaskModel | None = None, calls: int = 50) -> dict[s
         backbone, tokenizer = load_backbone()
         heads = HeadConfig(tasks=[SIMILARITY], pair_encoding="cross")
         model = MultitaskModel(backbone, tokenizer, heads, FinetuneConfig(mode="lora"))
-    a, b = "A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience."
-    times = []
-    model.predict_similarity([a], [b], return_attentions=True)
-    for _ in range(calls):
-        start = time.perf_counter()
-        model.predict_similarity([a], [b], return_attentions=True)
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
+    a, b = PAIR
+    times = sorted(timed_ms(lambda: model.predict_similarity([a], [b], return_attentions=True), calls))
     return {
         "pair_latency_attentions_p50_ms": round(statistics.median(times), 2),
         "pair_latency_attentions_p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
@@ -123,15 +120,21 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def call_latency(call: Callable[[], Any], calls: int = 50) -> dict[str, float]:
-    """Milliseconds of ``calls`` calls of ``call`` in this process, after one warm-up call: p50, p95 and max."""
-    call()
+def timed_ms(call: Callable[[], Any], calls: int, warmup: int = 1) -> list[float]:
+    """Milliseconds of each of ``calls`` calls of ``call``, after ``warmup`` calls that are not timed."""
+    for _ in range(warmup):
+        call()
     ms = []
     for _ in range(calls):
         start = time.perf_counter()
         call()
         ms.append((time.perf_counter() - start) * 1000)
-    return _percentiles(ms)
+    return ms
+
+
+def call_latency(call: Callable[[], Any], calls: int = 50) -> dict[str, float]:
+    """Milliseconds of ``calls`` calls of ``call`` in this process, after one warm-up call: p50, p95 and max."""
+    return _percentiles(timed_ms(call, calls))
 
 
 def _percentiles(ms: list[float]) -> dict[str, float]:
@@ -148,13 +151,9 @@ def app_latency(url: str, variant: str, calls: int = 100) -> dict[str, Any]:
     from gradio_client import Client
 
     client = Client(url, verbose=False)
-    pair = ("A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience.")
-    client.predict(*pair, "similarity", variant, True, api_name="/predict_pair")  # warm-up: loads the model
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        client.predict(*pair, "similarity", variant, True, api_name="/predict_pair")
-        times.append((time.perf_counter() - start) * 1000)
+    pair = PAIR
+    # the warm-up call loads the model
+    times = timed_ms(lambda: client.predict(*pair, "similarity", variant, True, api_name="/predict_pair"), calls)
     return {"calls": calls, **_percentiles(times)}
 
 
@@ -165,19 +164,14 @@ def precision_benchmark(
     in each precision. ``models`` maps a variant to its (fp32, int8) models."""
     from mtbert.evaluation import evaluate
 
-    pair = ("A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience.")
+    pair = PAIR
     out: dict[str, Any] = {}
     for name, (fp32, int8) in models.items():
         task = next(t for t in (SIMILARITY, *fp32.tasks) if t in fp32.tasks)
         metrics = evaluate(int8, data_dir, "dev").metrics
         timings = {}
         for label, model in (("fp32", fp32), ("int8", int8)):
-            model.predict(task, [pair[0]], [pair[1]], return_attentions=True)
-            ms = []
-            for _ in range(calls):
-                start = time.perf_counter()
-                model.predict(task, [pair[0]], [pair[1]], return_attentions=True)
-                ms.append((time.perf_counter() - start) * 1000)
+            ms = timed_ms(lambda m=model, t=task: m.predict(t, [pair[0]], [pair[1]], return_attentions=True), calls)
             timings[label] = round(statistics.median(ms), 2)
         out[name] = {
             "int8": {k: round(v, 4) for k, v in metrics.items()},
@@ -202,7 +196,7 @@ def app_memory(
 ) -> dict[str, Any]:
     """The server's resident memory after ``warmup`` pair calls (attentions on) and after ``calls`` more, made
     by ``clients`` concurrent clients (under load: batches form and requests wait)."""
-    pair = ("A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience.")
+    pair = PAIR
 
     def call(client: Any, i: int) -> None:
         a = f"{pair[0]} ({i % 7})"  # a few different inputs, as users send
@@ -476,7 +470,7 @@ def app_isolation(url: str, variant: str, calls: int = 40) -> dict[str, Any]:
     from gradio_client import Client
 
     explorer, explainer = Client(url, verbose=False), Client(url, verbose=False)
-    pair = ("A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience.")
+    pair = PAIR
     stop = threading.Event()
     explained: list[float] = []
 

@@ -12,8 +12,8 @@ import numpy as np
 
 from mtbert import tasks as task_registry
 from mtbert.ensemble import EnsembleModel
+from mtbert.lab.benchmark import PAIR
 
-PAIR = ("A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience.")
 # Inputs of different lengths in one batch, so that padding is part of what the agreement covers.
 AGREEMENT_PAIRS = [
     PAIR,

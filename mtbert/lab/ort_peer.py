@@ -22,9 +22,9 @@ import torch
 
 from mtbert.backbones import load_backbone
 from mtbert.data import Example, bucketed_batches, make_items
+from mtbert.lab.benchmark import PAIR, timed_ms
 from mtbert.model import MiniBert
 
-PAIR = ("A man is playing a guitar on stage.", "Someone plays an instrument in front of an audience.")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -68,14 +68,7 @@ def ort_session(path: Path, threads: int) -> Any:
 
 
 def _median_ms(fn: Callable[[], Any], calls: int) -> float:
-    for _ in range(min(10, calls)):
-        fn()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return round(statistics.median(times), 2)
+    return round(statistics.median(timed_ms(fn, calls, warmup=min(10, calls))), 2)
 
 
 def peer_benchmark(
