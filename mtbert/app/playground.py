@@ -88,18 +88,16 @@ PENDING: dict[str, Any] = {"grid": None, "saliency": None, "saliency_note": "", 
 
 
 def run_stream(store: VariantStore, task: str, sentence_a: str, sentence_b: str, variant: str) -> Iterator[dict]:
-    """The Playground's one round trip per Run: the prediction as soon as it is computed, then its attention map
-    (the same forward pass gives it; sent apart, because the page takes longer to draw the map than the
-    prediction), then the grid of every head, then saliency, then what-if, each sent to the page when ready (one
-    streamed event, not a chain).
+    """The Playground's one round trip per Run: the prediction and its attention map as soon as they are computed
+    (one forward pass gives both), then the grid of every head, then saliency, then what-if, each sent to the page
+    when ready (one streamed event, not a chain).
 
     The first chunk carries every output of the stream, the later panels cleared: Gradio sends each later chunk
     as a diff against the one before, and a panel first set by a diff against a chunk that left it out could be
     patched onto the previous Run's value instead (seen: a map of the previous input after saliency of the new).
     """
     shown = run(store, task, sentence_a, sentence_b, variant)
-    yield {name: shown[name] for name in OUTPUTS} | {"heatmap": None} | PENDING  # the map cleared meanwhile
-    yield {"heatmap": shown["heatmap"]}
+    yield {name: shown[name] for name in OUTPUTS} | PENDING
     views = shown["views"]
     which = "sentence A" if len(views) == 2 else ("pair" if sentence_b else "sentence")
     yield {"grid": attention.grid_file(views, which)}
