@@ -143,7 +143,8 @@ def explore(
     data = dataset_for(store, task, dataset)
     if not data.labelled and (gold != ANY or float(min_error or 0.0) > 0):
         raise InputError(f"{data.name} has no labels: the gold and error filters need them")
-    frame = build_table(store, data, variant, other, progress)
+    key = ("explorer table", data.name, data.sha256, variant, other or NONE)
+    frame = store.recent(key, lambda: build_table(store, data, variant, other, progress))  # the filters' input
     filters = Filters(gold, predicted, float(min_error or 0.0), length, overlap, word, bool(disagree_only))
     kept = apply_filters(frame, task, filters, task_registry.is_pair(task))
     kept = kept.sort_values("error", ascending=False) if "error" in kept else kept

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ T = TypeVar("T")
 COST_KEYS = ("trainable_parameters", "train_seconds", "best_epoch")
 PRECISIONS = ("fp32", "int8")
 MAX_ADDED_DATASETS = 32  # uploads kept per server; the oldest upload goes first
+RECENT_KEPT = 16  # tables kept by ``recent``; the least recently used goes first
 
 
 def merge_lora(model: MultitaskModel) -> MultitaskModel:
@@ -74,6 +76,8 @@ class VariantStore:
         self._models: dict[str, Model] = {}
         self._batching: dict[str, BatchingModel] = {}
         self._remembered: dict[Hashable, Any] = {}
+        self._recent: OrderedDict[Hashable, Any] = OrderedDict()
+        self._recent_lock = threading.Lock()  # not the loading lock: a table read never waits for a model load
         self._lock = threading.Lock()
         self._evaluating = threading.Lock()  # one first open at a time: two visitors do not compute it twice
         self._evaluated: set[str] = set()
@@ -134,6 +138,20 @@ class VariantStore:
         if key not in self._remembered:
             self._remembered[key] = make()
         return self._remembered[key]
+
+    def recent(self, key: Hashable, make: Callable[[], T]) -> T:
+        """``make()`` once per key while the key is among the last ``RECENT_KEPT`` used: what is derived from many
+        combinations (a table per dataset and pair of variants) stays bounded (callers must not modify it)."""
+        with self._recent_lock:
+            if key in self._recent:
+                self._recent.move_to_end(key)
+                return self._recent[key]
+        value = make()  # outside the lock: a first read may compute predictions
+        with self._recent_lock:
+            self._recent[key] = value
+            while len(self._recent) > RECENT_KEPT:
+                self._recent.popitem(last=False)
+        return value
 
     # ----- datasets ----------------------------------------------------------------------------------------
     def add_dataset(self, dataset: Dataset, upload: bool = False) -> Dataset:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from mtbert.app import api, batch_tab, cases, compare, playground, results, whatif
@@ -84,6 +85,8 @@ def test_explorer_filters_slices_and_a_second_variant(store):
     assert list(table.columns[:3]) == ["sentence1", "sentence2", "gold"] and table["error"].is_monotonic_decreasing
     big = explorer.explore(store, "similarity", "multi-cross", "none", "any", "any", 1.0, "any", "any", "", False)
     assert (big["table"]["error"] >= 1.0).all() and len(big["table"]) < n
+    again = explorer.explore(store, "similarity", "multi-cross", "none", "any", "any", 0, "any", "any", "", False)
+    pd.testing.assert_frame_equal(again["table"], table)  # the kept table is the filters' input, never changed
     both = explorer.explore(store, "paraphrase", "multi-cross", "single-cross", "any", "any", 0, "any", "any", "", True)
     kept = both["table"]
     assert "B predicted" in kept and ((kept["predicted"] >= 0.5) != (kept["B predicted"] >= 0.5)).all()

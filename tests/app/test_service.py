@@ -136,6 +136,26 @@ def test_store_loads_once_and_reports_late_corruption(app_assets, tmp_path):
     assert json.loads((root / "hard_cases.json").read_text())["categories"] == store.hard_cases()["categories"]
 
 
+def test_recent_makes_each_key_once_and_forgets_the_least_recently_used(app_assets, monkeypatch):
+    from mtbert.app import store as store_module
+
+    monkeypatch.setattr(store_module, "RECENT_KEPT", 2)
+    store, made = VariantStore(app_assets), []
+
+    def make(key: str) -> list[str]:
+        made.append(key)
+        return [key]
+
+    first = store.recent("a", lambda: make("a"))
+    assert store.recent("a", lambda: make("a")) is first and made == ["a"]
+    store.recent("b", lambda: make("b"))
+    store.recent("a", lambda: make("a"))  # "a" used last: "b" goes first
+    store.recent("c", lambda: make("c"))
+    store.recent("a", lambda: make("a"))
+    store.recent("b", lambda: make("b"))
+    assert made == ["a", "b", "c", "b"]
+
+
 def test_backbone_cache_reads_each_backbone_from_disk_once(monkeypatch):
     import mtbert.checkpoint as checkpoint
 
