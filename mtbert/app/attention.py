@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import tempfile
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image, ImageDraw
 
+from mtbert.files import write_atomic
 from mtbert.multitask import AttentionView
 
 # The "Blues" scale's ends: white for no attention, dark blue for all of it.
@@ -79,10 +79,7 @@ def grid_file(views: list[AttentionView], which: str) -> str | None:
     data = buffer.getvalue()
     path = Path(tempfile.gettempdir()) / "mtbert-attention" / f"{hashlib.sha256(data).hexdigest()[:24]}.png"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        write_atomic(path, lambda tmp: tmp.write_bytes(data))
     return str(path)
 
 

@@ -27,6 +27,7 @@ from mtbert.app.ui import SINGLE_TASKS, default_variant, event, refresh_on_focus
 from mtbert.backbones import cache_dir
 from mtbert.checkpoint import stored_state_dict
 from mtbert.data import Example, bucketed_batches
+from mtbert.files import write_atomic
 from mtbert.multitask import MultitaskModel
 from mtbert.tasks import SIMILARITY
 
@@ -109,10 +110,7 @@ def projection(
         vectors = np.load(path, allow_pickle=False)
     else:
         vectors = embed(model, examples, progress)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, vectors, allow_pickle=False)
-        tmp.replace(path)
+        write_atomic(path, lambda tmp: np.save(tmp, vectors, allow_pickle=False), suffix=".tmp.npy")
     reducer = _reducer(method).fit(vectors)
     coords = reducer.transform(vectors)
     frame = frame.assign(x=coords[:, 0], y=coords[:, 1])

@@ -5,7 +5,6 @@ like a shipped variant. The dev sets are read from ``assets/data`` (else the dat
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from mtbert.data import DataDirNotFound, resolve_data_dir, task_file
 from mtbert.datasets import Dataset, read_cs224n
 from mtbert.ensemble import Model
 from mtbert.evaluation import prediction_frame
+from mtbert.files import write_atomic
 from mtbert.layout import shipped_data_dir
 
 Progress = Callable[[float, str], None]  # (fraction done, what is being done), as gr.Progress takes it
@@ -87,10 +87,7 @@ def cached_predictions(
     path = predictions_file(model_fingerprint, dataset)
     if not path.exists():
         frame = predict_dataset(model(), dataset, progress)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        frame.to_csv(tmp, index=False)
-        tmp.replace(path)
+        write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
     return pd.read_csv(path, dtype={"id": str})
 
 
