@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import threading
@@ -111,10 +112,24 @@ def emit(result: dict[str, Any], json_path: Path | None) -> None:
         write_json_atomic(json_path, result)
 
 
+def cpu_model() -> str:
+    """The CPU's model name and widest vector extension (Linux's /proc/cpuinfo), else the platform's word for it:
+    figures measured on different CPUs are not compared."""
+    try:
+        info = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "unknown")
+    flags = set(next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), []))
+    vector = next((f for f in ("avx512f", "avx2", "avx") if f in flags), "no AVX")
+    return f"{name} ({vector.upper().replace('F', '')}, {os.cpu_count()} cores)"
+
+
 def machine_info() -> dict[str, Any]:
     """What the numbers were measured on."""
     return {
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
     }

@@ -63,6 +63,11 @@ def benchmark_table(assets: Path) -> str:
                 f"| server memory over {mem['calls']:,} more calls from {mem.get('clients', 1)} concurrent clients | "
                 f"{mem['rss_mb_before']} → {mem['rss_mb_after']} MB ({mem['growth_mb']:+} MB) |"
             )
+    cpus = {name: d.get("machine", {}).get("cpu") for name, d in (("the model rows", b), ("the app rows", app)) if d}
+    if any(cpus.values()):  # CPUs differ between machines: the figures of one CPU are compared with each other only
+        where = "; ".join(f"{k}: {v or 'not recorded'}" for k, v in cpus.items())
+        where = next(iter(cpus.values())) if len(set(cpus.values())) == 1 else where  # one CPU for all rows
+        lines.append(f"| measured on | {where} |")
     return "\n".join(lines)
 
 
