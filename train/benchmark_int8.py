@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mtbert.app.store import VariantStore
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     models = {name: (fp32.model(name), int8.model(name)) for name in names}
     measured = precision_benchmark(models, recorded, resolve_data_dir(args.data_dir))
     machine = machine_info()
+    run = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the rows of one run share it
+    measured = {name: {**entry, "run": run, "cpu": machine["cpu"]} for name, entry in measured.items()}
     emit({"variants": measured, "machine": machine}, None)
     if args.json:
         record = read_json(args.json)

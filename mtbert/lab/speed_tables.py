@@ -4,6 +4,7 @@ the ensemble's fused pass and the user's own data, generated from assets/*.json 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mtbert import tasks as task_registry
 from mtbert.files import read_json
@@ -216,17 +217,29 @@ def int8_table(assets: Path) -> str:
     headers = [task_registry.by_metric(k).metric_name for k in METRICS]
     lines = [
         f"| variant | {' | '.join(f'{h} int8 (Δ)' for h in headers)} | overall int8 (Δ) | pair fp32 ms | pair int8 ms "
-        "| speed-up |",
-        "|---|---|---|---|---|---|---|---|",
+        "| speed-up | run |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    runs = sorted({entry["run"] for entry in int8.values() if "run" in entry})
+    letter = {"": "—", **{run: chr(ord("A") + i) for i, run in enumerate(runs)}}  # "—": a row of an unrecorded run
     for name, entry in int8.items():
         cells = [
             f"{entry['int8'][k]:.3f} ({entry['delta'][k]:+.3f})" if k in entry["int8"] else "—"
             for k in (*METRICS, OVERALL)
         ]
-        speed = [entry["pair_ms_fp32"], entry["pair_ms_int8"], f"{entry['speedup']}×"]
+        speed = [entry["pair_ms_fp32"], entry["pair_ms_int8"], f"{entry['speedup']}×", letter[entry.get("run", "")]]
         lines.append("| " + " | ".join([name, *cells, *map(str, speed)]) + " |")
-    return "\n".join(lines)
+    note = (
+        "Rows with one run letter were measured in one run of the benchmark, on one CPU: compare latencies within a "
+        "run only (—: a run that was not recorded). "
+        + "; ".join(f"{letter[r]}: {r} on {_run_cpu(int8, r)}" for r in runs)
+        + ("." if runs else "")
+    )
+    return "\n".join([*lines, "", note.strip()])
+
+
+def _run_cpu(entries: dict[str, Any], run: str) -> str:
+    return next((e.get("cpu") or "a CPU not recorded" for e in entries.values() if e.get("run") == run), "")
 
 
 def user_data_table(assets: Path) -> str:
