@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from mtbert.backbones import load_backbone
 from mtbert.config import BertConfig, FinetuneConfig, HeadConfig, from_dict, to_dict
 from mtbert.data import sha256_file
 from mtbert.ensemble import EnsembleModel, Model
-from mtbert.files import read_json, staged_directory, write_json_atomic
+from mtbert.files import read_json, staged_directory, write_atomic, write_json_atomic
 from mtbert.model import MiniBert
 from mtbert.multitask import MultitaskModel, SingleTaskModels
 
@@ -155,9 +156,8 @@ def cast_weights(directory: str | os.PathLike, dtype: torch.dtype) -> None:
         raise CheckpointError(f"{directory} holds no weights of its own (kind {config['kind']!r})")
     for model_dir, model_config in models:
         weights = model_dir / WEIGHTS_FILE
-        tmp = weights.with_name(WEIGHTS_FILE + ".tmp")
-        save_file({k: _cast(v, dtype).contiguous() for k, v in load_file(str(weights)).items()}, str(tmp))
-        os.replace(tmp, weights)
+        cast = {k: _cast(v, dtype).contiguous() for k, v in load_file(str(weights)).items()}
+        write_atomic(weights, partial(save_file, cast))
         write_json_atomic(model_dir / CONFIG_FILE, {**model_config, "weights_sha256": sha256_file(weights)})
 
 

@@ -11,8 +11,8 @@ pass resumes where it stopped.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from mtbert import tasks as task_registry
 from mtbert.data import Example, read_examples, sha256_file, task_file
 from mtbert.ensemble import Model
-from mtbert.files import read_json, write_json_atomic
+from mtbert.files import read_json, write_atomic, write_json_atomic
 
 TARGETS_FILE = "targets.json"
 PARTS = "parts"
@@ -72,9 +72,7 @@ def compute_targets(
             model = members[name]()
             # a member without the task adds nothing (an empty part says it was looked at)
             values = _predict(model, task, examples, batch_size) if task in model.tasks else np.zeros(0, np.float32)
-            tmp = parts / f".{name}.tmp.npy"
-            np.save(tmp, values, allow_pickle=False)
-            os.replace(tmp, parts / f"{name}.npy")
+            write_atomic(parts / f"{name}.npy", partial(np.save, arr=values, allow_pickle=False), suffix=".tmp.npy")
         stacked = [v for m in members if (v := np.load(parts / f"{m}.npy", allow_pickle=False)).size]
         if not stacked:
             raise TargetsError(f"no member of the teacher has a {task} model")
@@ -82,9 +80,7 @@ def compute_targets(
         mean = mean[:, None] if mean.ndim == 1 else mean
         frame = pd.DataFrame(mean, columns=_columns(task, mean.shape[1]))
         frame.insert(0, "id", [e.id for e in examples])
-        tmp = out / f".{task}.tmp.csv"
-        frame.to_csv(tmp, index=False, float_format="%.6g")
-        os.replace(tmp, targets_csv(out, task))
+        write_atomic(targets_csv(out, task), partial(frame.to_csv, index=False, float_format="%.6g"))
         manifest["files"][task] = {"file": path.name, "sha256": digest, "rows": len(examples), "members": len(stacked)}
         write_json_atomic(out / TARGETS_FILE, manifest)
     return out

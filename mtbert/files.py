@@ -22,12 +22,7 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write text through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def write_atomic(path: Path, write: Callable[[Path], object], suffix: str = ".tmp") -> None:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
+
+from mtbert.files import write_atomic
 
 METRICS_LOG = "metrics.jsonl"
 
@@ -53,9 +54,7 @@ def keep_until(path: Path, step: int, epochs_done: int) -> list[dict[str, Any]]:
         if (r["kind"] in ("step", "start") and r["step"] <= step)
         or (r["kind"] == "epoch" and r["epoch"] <= epochs_done)
     ]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8"))
     return kept
 
 

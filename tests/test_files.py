@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mtbert.files import write_atomic
@@ -22,11 +23,8 @@ def test_concurrent_writers_of_one_path_never_share_a_temporary_file(tmp_path):
         except OSError as err:
             errors.append(err)
 
-    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(writer, range(8)))
     assert not errors
     assert target.read_text().startswith("written by ")
     assert [p.name for p in target.parent.iterdir()] == ["predictions.csv"]  # no temporary file left

@@ -4,7 +4,6 @@ the ensemble's fused pass and the user's own data, generated from assets/*.json 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from mtbert import tasks as task_registry
 from mtbert.files import read_json
@@ -66,8 +65,8 @@ def benchmark_table(assets: Path) -> str:
             )
     cpus = {name: d.get("machine", {}).get("cpu") for name, d in (("the model rows", b), ("the app rows", app)) if d}
     if any(cpus.values()):  # CPUs differ between machines: the figures of one CPU are compared with each other only
-        where = "; ".join(f"{k}: {v or 'not recorded'}" for k, v in cpus.items())
-        where = next(iter(cpus.values())) if len(set(cpus.values())) == 1 else where  # one CPU for all rows
+        one = len(set(cpus.values())) == 1  # one CPU for all rows: named once
+        where = next(iter(cpus.values())) if one else "; ".join(f"{k}: {v or 'not recorded'}" for k, v in cpus.items())
         lines.append(f"| measured on | {where} |")
     return "\n".join(lines)
 
@@ -220,7 +219,8 @@ def int8_table(assets: Path) -> str:
         "| speed-up | run |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    runs = sorted({entry["run"] for entry in int8.values() if "run" in entry})
+    cpu_of = {entry["run"]: entry.get("cpu") or "a CPU not recorded" for entry in int8.values() if "run" in entry}
+    runs = sorted(cpu_of)
     letter = {"": "—", **{run: chr(ord("A") + i) for i, run in enumerate(runs)}}  # "—": a row of an unrecorded run
     for name, entry in int8.items():
         cells = [
@@ -232,14 +232,10 @@ def int8_table(assets: Path) -> str:
     note = (
         "Rows with one run letter were measured in one run of the benchmark, on one CPU: compare latencies within a "
         "run only (—: a run that was not recorded). "
-        + "; ".join(f"{letter[r]}: {r} on {_run_cpu(int8, r)}" for r in runs)
+        + "; ".join(f"{letter[r]}: {r} on {cpu_of[r]}" for r in runs)
         + ("." if runs else "")
     )
     return "\n".join([*lines, "", note.strip()])
-
-
-def _run_cpu(entries: dict[str, Any], run: str) -> str:
-    return next((e.get("cpu") or "a CPU not recorded" for e in entries.values() if e.get("run") == run), "")
 
 
 def user_data_table(assets: Path) -> str:
