@@ -112,17 +112,20 @@ def emit(result: dict[str, Any], json_path: Path | None) -> None:
         write_json_atomic(json_path, result)
 
 
-def cpu_model() -> str:
+VECTOR_FLAGS = (("avx512f", "AVX512"), ("avx2", "AVX2"), ("avx", "AVX"))  # /proc/cpuinfo flag, widest first
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The CPU's model name and widest vector extension (Linux's /proc/cpuinfo), else the platform's word for it:
     figures measured on different CPUs are not compared."""
     try:
-        info = Path("/proc/cpuinfo").read_text().splitlines()
+        info = cpuinfo.read_text().splitlines()
     except OSError:
         return platform.processor() or platform.machine()
     name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "unknown")
     flags = set(next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), []))
-    vector = next((f for f in ("avx512f", "avx2", "avx") if f in flags), "no AVX")
-    return f"{name} ({vector.upper().replace('F', '')}, {os.cpu_count()} cores)"
+    vector = next((label for flag, label in VECTOR_FLAGS if flag in flags), "no AVX")
+    return f"{name} ({vector}, {os.cpu_count()} cores)"
 
 
 def machine_info() -> dict[str, Any]:
