@@ -100,8 +100,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.evaluate_now:
         store.evaluate_user_models(cli.terminal_progress)
     jobs = TrainingJobs(args.runs_dir, args.presets, args.data_dir, args.allow_training)
+
     # SIGTERM (a service manager, a test): the runs this server started save their state first.
-    signal.signal(signal.SIGTERM, lambda signum, frame: (jobs.shutdown(), sys.exit(0)))
+    def terminate(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM (timeout and pkill alike) while exiting
+        jobs.shutdown()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
     build_app(store, jobs).launch(server_name=args.host, server_port=args.port, **launch_options(store))
 
 
