@@ -1,7 +1,8 @@
 """Seed spread: ``python -m train.seeds VARIANT --seed S [--seed S ...] [--task T ...]``.
 
-Retrains a single-task zoo preset's models with other seeds (``runs/seeds/<variant>-s<seed>``, resumable), records
-each seed's dev metrics beside the shipped seed's in ``assets/seeds.json`` and regenerates the README tables.
+Retrains a zoo preset's models with other seeds (``runs/seeds/<variant>-s<seed>``, resumable; a multitask preset
+trains its one model on all its tasks), records each seed's dev metrics beside the shipped seed's in
+``assets/seeds.json`` and regenerates the README tables.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mtbert.training import TrainingDiverged, TrainingInterrupted
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("variant", help="a single-task zoo preset, e.g. single-cross")
+    parser.add_argument("variant", help="a zoo preset, e.g. single-cross or distilled")
     parser.add_argument("--seed", type=int, action="append", dest="seeds", required=True, help="repeatable")
     parser.add_argument("--task", action="append", dest="tasks", choices=tasks.names(), help="default: all three")
     parser.add_argument("--data-dir", help="folder with the CS224N files (default: $MTBERT_DATA_DIR or ../shared/data)")

@@ -35,14 +35,22 @@ def read_seeds(assets_dir: Path) -> dict[str, dict[str, Any]]:
 def train_seed(
     variant: str, seed: int, tasks: list[str], data_dir: Path, presets_dir: Path, runs_dir: Path
 ) -> dict[str, Any]:
-    """Train (or resume) a single-task preset's ``tasks`` with ``seed``; returns each task's best dev metric."""
+    """Train (or resume) a preset's ``tasks`` with ``seed``; returns each task's best dev metric.
+
+    A single-task preset trains just ``tasks``' models. A multitask model trains its tasks at once, so ``tasks``
+    must be all of them; its one best epoch gives every task's metric.
+    """
     raw = read_preset(preset_file(presets_dir, variant))
     out_dir = runs_dir / f"{variant}-s{seed}"
     config = from_dict(TrainConfig, {**raw, "seed": seed, "data_dir": str(data_dir), "out_dir": str(out_dir)})
-    if config.mode != "single":
-        raise ValueError(f"{variant} is a multitask preset: the seed study retrains single-task presets' models")
-    train(config, resume=True, only_tasks=tasks)
-    records = [read_metrics(out_dir / "tasks" / t / "best") for t in tasks]
+    if config.mode == "multi":
+        if sorted(tasks) != sorted(config.heads.tasks):
+            raise ValueError(f"{variant} is a multitask preset: its seeds train all of {config.heads.tasks} at once")
+        train(config, resume=True)
+        records = [read_metrics(out_dir / "best")] * len(tasks)
+    else:
+        train(config, resume=True, only_tasks=tasks)
+        records = [read_metrics(out_dir / "tasks" / t / "best") for t in tasks]
     keys = task_registry.metric_keys(tasks)
     metrics: dict[str, Any] = {k: r[k] for k, r in zip(keys, records, strict=True)}
     metrics["device"] = joint_device(records)

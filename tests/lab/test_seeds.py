@@ -1,4 +1,4 @@
-"""The seed study: other seeds of a single-task preset are trained, recorded beside the shipped seed, summarised."""
+"""The seed study: other seeds of a preset are trained, recorded beside the shipped seed, summarised."""
 
 from __future__ import annotations
 
@@ -54,11 +54,20 @@ def test_seed_study_trains_other_seeds_and_records_them(small_data, tmp_path):
     assert list(seed_study("tiny-single", [], ["sentiment"], assets, small_data, presets, runs)["seeds"]) == ["11711"]
 
 
-def test_seed_study_refuses_a_multitask_preset(small_data, tmp_path):
-    presets, assets = tmp_path / "configs", tmp_path / "assets"
+def test_seed_study_trains_a_multitask_preset_as_one_model(small_data, tmp_path):
+    presets, assets, runs = tmp_path / "configs", tmp_path / "assets", tmp_path / "runs"
     presets.mkdir()
     assets.mkdir()
-    write_tiny(presets / "tiny-multi.toml", tmp_path / "runs" / "tiny-multi")
-    (assets / "results.json").write_text(json.dumps({"tiny-multi": {"sst_acc": 0.3, "seed": 1}}))
-    with pytest.raises(ValueError, match="multitask preset"):
-        seed_study("tiny-multi", [5], ["sentiment"], assets, small_data, presets, tmp_path / "runs")
+    write_tiny(presets / "tiny-multi.toml", runs / "tiny-multi")
+    shipped = {"sst_acc": 0.3, "quora_acc": 0.6, "sts_pearson": 0.1, "seed": 1, "device": "cpu"}
+    (assets / "results.json").write_text(json.dumps({"tiny-multi": shipped}))
+    all_tasks = ["sentiment", "paraphrase", "similarity"]
+    with pytest.raises(ValueError, match="multitask preset: its seeds train all of"):
+        seed_study("tiny-multi", [5], ["sentiment"], assets, small_data, presets, runs)
+    assert not (runs / "tiny-multi-s5").exists()  # refused before training
+
+    entry = seed_study("tiny-multi", [5], all_tasks, assets, small_data, presets, runs)
+    best = json.loads((runs / "tiny-multi-s5" / "best" / "metrics.json").read_text())
+    assert best["seed"] == 5 and not (runs / "tiny-multi-s5" / "tasks").exists()
+    assert entry["seeds"]["5"] == {k: best[k] for k in ("sst_acc", "quora_acc", "sts_pearson")} | {"device": "cpu"}
+    assert entry["seeds"]["1"] == {"sst_acc": 0.3, "quora_acc": 0.6, "sts_pearson": 0.1, "device": "cpu"}
