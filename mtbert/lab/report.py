@@ -274,12 +274,17 @@ def findings_summary(assets: Path) -> str:
     return "\n".join(lines + seed_comparisons(assets) + ([best] if best else []))
 
 
+def _seed_value(run: dict[str, Any], key: str) -> float:
+    return task_registry.overall_score(run) if key == OVERALL else run[key]  # type: ignore[return-value]
+
+
 def seeds_table(assets: Path) -> str:
     """Each seed study in seeds.json: per metric, every seed's dev value, their mean, sd and range."""
     lines = ["| variant | metric | seed: dev value | mean | sd | range |", "|---|---|---|---|---|---|"]
     for variant, entry in read_seeds(assets).items():
         for key, s in spread(entry).items():
-            values = ", ".join(f"{seed}: {run[key]:.4f}" for seed, run in entry["seeds"].items())
+            runs = entry["seeds"].items()
+            values = ", ".join(f"{seed}: {_seed_value(run, key):.4f}" for seed, run in runs)
             lines.append(
                 f"| {variant} | {METRIC_NAMES[key]} | {values} | {s['mean']:.4f} | {s['sd']:.4f} "
                 f"| {s['max'] - s['min']:.4f} |"

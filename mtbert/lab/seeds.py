@@ -88,12 +88,16 @@ def seed_study(
 
 
 def spread(entry: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """{metric: {mean, sd, min, max, n}} over an entry's seeds (sd is the sample standard deviation)."""
+    """{metric: {mean, sd, min, max, n}} over an entry's seeds (sd is the sample standard deviation); the overall
+    score too where every seed has all three CS224N metrics (a multitask study)."""
     runs = list(entry["seeds"].values())
     keys = [k for k in task_registry.metric_keys(task_registry.names()) if all(k in r for r in runs)]
+    overall = [task_registry.overall_score(r) for r in runs]
+    columns = {k: [r[k] for r in runs] for k in keys}
+    if all(v is not None for v in overall):
+        columns[task_registry.OVERALL] = overall
     out = {}
-    for key in keys:
-        values = [r[key] for r in runs]
+    for key, values in columns.items():
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
         mean = statistics.fmean(values)
         out[key] = {"mean": mean, "sd": sd, "min": min(values), "max": max(values), "n": len(values)}

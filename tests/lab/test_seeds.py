@@ -20,6 +20,18 @@ def test_spread_is_mean_sample_sd_and_range():
     assert (s["sst_acc"]["min"], s["sst_acc"]["max"], s["sst_acc"]["n"]) == (0.46, 0.50, 3)
 
 
+def test_spread_of_a_multitask_study_has_the_overall_score(tmp_path):
+    seeds = {  # overall (SST + Quora + (Pearson + 1) / 2) / 3: 0.7 and 0.6
+        "1": {"sst_acc": 0.6, "quora_acc": 0.9, "sts_pearson": 0.2},
+        "2": {"sst_acc": 0.5, "quora_acc": 0.7, "sts_pearson": 0.2},
+    }
+    s = spread({"seeds": seeds})
+    assert list(s) == ["sst_acc", "quora_acc", "sts_pearson", "overall"]
+    assert (s["overall"]["min"], s["overall"]["max"]) == (pytest.approx(0.6), pytest.approx(0.7))
+    (tmp_path / "seeds.json").write_text(json.dumps({"multi": {"seeds": seeds}}))
+    assert "| multi | overall | 1: 0.7000, 2: 0.6000 | 0.6500 | 0.0707 | 0.1000 |" in seeds_table(tmp_path)
+
+
 def test_seed_study_trains_other_seeds_and_records_them(small_data, tmp_path):
     presets, assets, runs = tmp_path / "configs", tmp_path / "assets", tmp_path / "runs"
     presets.mkdir()
