@@ -16,7 +16,7 @@ import pandas as pd
 
 from mtbert.run_log import METRICS_LOG, read_records
 
-EPOCH_LOG = "log.jsonl"  # the trainer's one line per epoch (mtbert.training.LOG_FILE)
+EPOCH_LOG = "log.jsonl"  # the trainer's one line per epoch (mtbert.run_state.LOG_FILE)
 X_AXES = {"steps": "step", "epochs": "epoch", "examples": "examples"}
 
 

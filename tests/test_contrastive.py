@@ -9,7 +9,7 @@ import mtbert.contrastive as contrastive
 from mtbert.config import FinetuneConfig, HeadConfig, TrainConfig
 from mtbert.data import bucketed_batches
 from mtbert.model import SelfAttention
-from mtbert.training import build_model
+from mtbert.train_steps import build_model
 
 
 def _config(small_data, **overrides) -> TrainConfig:

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from mtbert import tasks as task_registry
 from mtbert.config import FinetuneConfig, HeadConfig, TrainConfig
 from mtbert.distill import TargetsError, compute_targets, distill_loss, read_targets, teacher_weight
-from mtbert.training import build_model, train
+from mtbert.train_steps import build_model
+from mtbert.training import train
 from tests.tiny import tiny_backbone
 from tests.tolerances import SAME_ORDER
 

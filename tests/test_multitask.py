@@ -11,7 +11,7 @@ import torch
 from mtbert.config import FinetuneConfig, HeadConfig
 from mtbert.data import Example, bucketed_batches
 from mtbert.multitask import MultitaskModel
-from mtbert.training import task_loss
+from mtbert.train_steps import task_loss
 from tests.tolerances import PROBABILITY_SUM, REORDERED
 
 PAIRS = [("concat", "uv"), ("concat", "uv_diff_prod"), ("concat", "cosine"), ("cross", "uv")]

@@ -9,7 +9,7 @@ from mtbert.config import FinetuneConfig, HeadConfig, TrainConfig
 from mtbert.data import bucketed_batches, read_examples
 from mtbert.model import Embeddings
 from mtbert.regularizers import divergence, dropout_rate, rdrop_loss, smart_loss
-from mtbert.training import build_model, task_loss
+from mtbert.train_steps import build_model, task_loss
 
 
 @pytest.mark.parametrize("task", ["sentiment", "paraphrase", "similarity"])

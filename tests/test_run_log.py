@@ -9,7 +9,8 @@ import pytest
 import mtbert.training as training
 from mtbert.config import TrainConfig
 from mtbert.run_log import METRICS_LOG, flat_values, keep_until, read_records
-from mtbert.training import TrainingInterrupted, train
+from mtbert.run_state import TrainingInterrupted
+from mtbert.training import train
 from tests.test_training import config
 
 

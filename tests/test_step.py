@@ -12,7 +12,8 @@ from mtbert.data import bucketed_batches, read_examples
 from mtbert.distributed import Workers
 from mtbert.step import StepGradients
 from mtbert.surgery import pcgrad
-from mtbert.training import build_model, epoch_plan, task_loss, train
+from mtbert.train_steps import build_model, epoch_plan, task_loss
+from mtbert.training import train
 from tests.tiny import tiny_backbone
 
 TASKS = ["sentiment", "paraphrase", "similarity"]

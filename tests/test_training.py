@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+import mtbert.run_state as run_state
 import mtbert.train_steps as train_steps
 import mtbert.training as training
 from mtbert.checkpoint import load
 from mtbert.config import FinetuneConfig, HeadConfig, TrainConfig
 from mtbert.data import read_examples
 from mtbert.evaluation import evaluate, predict_examples
-from mtbert.training import TrainingDiverged, TrainingInterrupted, epoch_plan, train
+from mtbert.run_state import TrainingDiverged, TrainingInterrupted
+from mtbert.train_steps import epoch_plan
+from mtbert.training import train
 from tests.tiny import tiny_backbone
 from tests.tolerances import SAME_ORDER
 
@@ -47,7 +50,7 @@ def _mse(model, data_dir):
 def test_tiny_run_lowers_the_loss(small_data, tmp_path, backbone_cache):
     # learning needs pretrained weights: MiniLM-L3 (paraphrase-MiniLM-L3-v2), at half MiniLM-L6's cost
     cfg = config(small_data, tmp_path / "run", epochs=3, lr=1e-2, backbone="minilm-l3")
-    before = _mse(training.build_model(cfg, ["similarity"]), small_data)
+    before = _mse(train_steps.build_model(cfg, ["similarity"]), small_data)
     best = train(cfg)
     after = _mse(load(best, backbone_cache), small_data)
     assert after < 0.7 * before, (before, after)
@@ -154,18 +157,18 @@ def test_resume_refuses_another_recipe_and_skips_a_finished_run(small_data, tmp_
 
 
 def test_resolve_device():
-    assert training.resolve_device("cpu").type == "cpu"
-    expected = "cuda" if training.torch.cuda.is_available() else "cpu"
-    assert training.resolve_device("auto").type == expected
-    assert training.describe_device(training.resolve_device("cpu")) == "cpu"
+    assert run_state.resolve_device("cpu").type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert run_state.resolve_device("auto").type == expected
+    assert run_state.describe_device(run_state.resolve_device("cpu")) == "cpu"
 
 
 def test_joint_device_names_each_device_once():
     gpu = "cuda"
-    assert training.joint_device([{"device": "cpu"}, {}]) == "cpu"
+    assert run_state.joint_device([{"device": "cpu"}, {}]) == "cpu"
     # a record that is itself a joint run (an assembled single-task checkpoint) is split into its devices
     records = [{"device": "cpu"}, {"device": f"cpu, {gpu}"}, {"device": gpu}]
-    assert training.joint_device(records) == f"cpu, {gpu}"
+    assert run_state.joint_device(records) == f"cpu, {gpu}"
 
 
 def test_single_task_models_train_in_separate_calls(small_data, tmp_path):
@@ -245,13 +248,13 @@ def test_multitask_run_scores_overall(small_data, tmp_path, schedule):
 
 def test_symmetric_pairs_doubles_pair_data(small_data, tmp_path):
     cfg = config(small_data, tmp_path / "x", symmetric_pairs=True, train_limit=10)
-    model = training.build_model(cfg, ["similarity"])
+    model = train_steps.build_model(cfg, ["similarity"])
     data = train_steps.load_task_data(model, cfg, small_data, "similarity")
     assert len(data.items) == 20
 
 
 def test_build_model_uses_given_tasks(small_data, tmp_path):
-    model = training.build_model(config(small_data, tmp_path), ["paraphrase"])
+    model = train_steps.build_model(config(small_data, tmp_path), ["paraphrase"])
     assert list(model.heads) == ["paraphrase"]
     assert model.predict_paraphrase(["a"], ["b"]).shape == (1,)
 
@@ -333,8 +336,8 @@ def test_the_train_cli_points_ensemble_presets_to_build_zoo(capsys):
 
 def test_optimizer_groups_give_heads_their_own_rate_and_no_decay_to_biases(small_data, tmp_path):
     cfg = config(small_data, tmp_path, lr=1e-4, head_lr=3e-3, weight_decay=0.05)
-    model = training.build_model(cfg, ["similarity"])
-    groups = training.make_optimizer(model, cfg).param_groups
+    model = train_steps.build_model(cfg, ["similarity"])
+    groups = train_steps.make_optimizer(model, cfg).param_groups
     names = {id(p): n for n, p in model.named_parameters()}
     by_group = [({names[id(p)] for p in g["params"]}, g["lr"], g["weight_decay"]) for g in groups]
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -346,14 +349,14 @@ def test_optimizer_groups_give_heads_their_own_rate_and_no_decay_to_biases(small
         assert lr == (3e-3 if heads == {True} else 1e-4)
         assert decay == (0.0 if vectors == {True} else 0.05)
     assert any("lora_" in n for params, _, _ in by_group for n in params)
-    no_head_lr = training.make_optimizer(model, config(small_data, tmp_path, lr=2e-4)).param_groups
+    no_head_lr = train_steps.make_optimizer(model, config(small_data, tmp_path, lr=2e-4)).param_groups
     assert {g["lr"] for g in no_head_lr} == {2e-4}  # head_lr defaults to lr
 
 
 def test_learning_rate_warms_up_then_decays_linearly_to_zero():
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([param], lr=1.0)
-    scheduler = training.linear_schedule(optimizer, total_steps=10, warmup_ratio=0.2)
+    scheduler = train_steps.linear_schedule(optimizer, total_steps=10, warmup_ratio=0.2)
     rates = []
     for _ in range(10):
         rates.append(optimizer.param_groups[0]["lr"])
@@ -412,7 +415,7 @@ def test_binary_cfimdb_sentiment_trains_and_predicts_two_classes(small_data, tmp
 def test_train_state_is_saved_and_loaded_whole(small_data, tmp_path):
     cfg = config(small_data, tmp_path / "state", epochs=1, train_limit=16)
     trainer = training.Trainer.from_config(cfg, ["similarity"], tmp_path / "state", small_data)
-    trainer.state = training.TrainState(1, 3, 7, 0.25, 0, 12.5, {"similarity": [0.5, 0.25]})
+    trainer.state = run_state.TrainState(1, 3, 7, 0.25, 0, 12.5, {"similarity": [0.5, 0.25]})
     trainer.save_state()
     fresh = training.Trainer.from_config(cfg, ["similarity"], tmp_path / "state", small_data)
     assert fresh.load_state() and fresh.state == trainer.state

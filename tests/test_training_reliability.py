@@ -12,6 +12,7 @@ import pytest
 from safetensors.torch import load_file
 
 import mtbert.files as files
+import mtbert.run_state as run_state
 import mtbert.training as training
 from tests.test_distributed import _global_step, finish, launch, max_gap, weights, write_preset
 from tests.tolerances import SAME_ORDER
@@ -103,7 +104,7 @@ def test_a_failed_state_save_keeps_the_last_good_state_and_says_why(small_data, 
         monkeypatch.setattr(training, "save_file", _fail_after(1, error, training.save_file))
     else:
         monkeypatch.setattr(files.tempfile, "mkdtemp", _fail_after(1, error, files.tempfile.mkdtemp))
-    with pytest.raises(training.CheckpointSaveFailed) as caught:
+    with pytest.raises(run_state.CheckpointSaveFailed) as caught:
         training.train(_config(small_data, out))
     message = str(caught.value)
     assert error.strerror in message and "intact" in message and str(out / "state") in message

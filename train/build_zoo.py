@@ -19,7 +19,7 @@ from mtbert.lab.hard_cases import write_hard_cases
 from mtbert.lab.report import write_docs
 from mtbert.lab.zoo_builder import ZOO, build_variant, check_results, is_built
 from mtbert.layout import ASSETS, FINDINGS, README
-from mtbert.training import TrainingDiverged, TrainingInterrupted
+from mtbert.run_state import TrainingDiverged, TrainingInterrupted
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from mtbert.data import resolve_data_dir
 from mtbert.lab.report import write_docs
 from mtbert.lab.seeds import seed_study, spread
 from mtbert.layout import ASSETS, FINDINGS, PRESETS, README, RUNS
-from mtbert.training import TrainingDiverged, TrainingInterrupted
+from mtbert.run_state import TrainingDiverged, TrainingInterrupted
 
 
 def main(argv: list[str] | None = None) -> int:

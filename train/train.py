@@ -14,7 +14,8 @@ from mtbert.config import TrainConfig, apply_overrides, from_dict
 from mtbert.distributed import WorkerLost
 from mtbert.layout import PRESETS, preset_file
 from mtbert.presets import read_preset
-from mtbert.training import CheckpointSaveFailed, TrainingDiverged, TrainingInterrupted, train
+from mtbert.run_state import CheckpointSaveFailed, TrainingDiverged, TrainingInterrupted
+from mtbert.training import train
 
 
 def main(argv: list[str] | None = None) -> int:

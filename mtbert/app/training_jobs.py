@@ -33,7 +33,7 @@ from mtbert.files import read_json, write_json_atomic
 from mtbert.layout import PRESETS, REPO
 from mtbert.presets import read_preset, write_preset
 from mtbert.run_log import METRICS_LOG, read_records
-from mtbert.training import is_finished
+from mtbert.run_state import is_finished
 
 JOB_FILE, RECIPE_FILE, OUTPUT_FILE, DATA_FOLDER = "job.json", "recipe.toml", "train.log", "data"
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"

@@ -24,7 +24,8 @@ from mtbert.files import read_json, write_json_atomic
 from mtbert.lab.zoo_builder import recipe_fingerprint
 from mtbert.layout import preset_file, seeds_file
 from mtbert.presets import read_preset
-from mtbert.training import joint_device, train
+from mtbert.run_state import joint_device
+from mtbert.training import train
 
 
 def read_seeds(assets_dir: Path) -> dict[str, dict[str, Any]]:

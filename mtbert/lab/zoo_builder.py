@@ -39,8 +39,9 @@ from mtbert.layout import PRESETS, checkpoint_dir, predictions_dir, preset_file,
 from mtbert.multitask import SingleTaskModels
 from mtbert.presets import read_preset
 from mtbert.run_log import METRICS_LOG
+from mtbert.run_state import joint_device
 from mtbert.runs import EPOCH_LOG, log_files
-from mtbert.training import joint_device, train
+from mtbert.training import train
 
 # Shipped checkpoints store their weights (heads, LoRA adapters) in float16: half the size; storing the zoo's
 # float32 runs so moved no variant's dev metrics by more than 2e-6 (the ensemble's SST by one sentence).
