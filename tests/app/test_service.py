@@ -199,6 +199,42 @@ def test_lora_models_share_the_backbones_weights_and_int8_merging_one_leaves_the
     assert all(torch.equal(private[k], v) for k, v in pristine.items())
 
 
+def test_merged_serving_folds_adapters_into_private_weights_and_shares_the_rest(backbone_cache):
+    """fp32 serving folds a LoRA model's adapters into its own copy of the adapted Linear weights: the same answers
+    to float32 rounding, every other tensor shared with the loaded model, which answers as before."""
+    import torch
+    from peft.tuners.lora import LoraLayer
+
+    from mtbert.app.store import merged
+    from mtbert.multitask import SingleTaskModels
+
+    model = make_model(backbone_cache, tasks=["sentiment", "similarity"]).eval()
+    torch.manual_seed(0)
+    for key, tensor in model.named_parameters():
+        if "lora_B" in key:  # B starts at zero: make the adapters change the outputs
+            tensor.data.normal_(0.0, 0.05)
+    sentences, others = ["a gripping, beautifully made film", "dull"], ["a fine film", "far too long and dull"]
+    before = model.predict_sentiment(sentences), model.predict("similarity", sentences, others)
+    served = merged(model)
+    assert served is not model and not any(isinstance(m, LoraLayer) for m in served.modules())
+    assert any(isinstance(m, LoraLayer) for m in model.modules())  # the loaded model keeps its adapters
+    after = served.predict_sentiment(sentences), served.predict("similarity", sentences, others)
+    for old, new in zip(before, after, strict=True):
+        assert torch.allclose(torch.as_tensor(new), torch.as_tensor(old), rtol=1e-4, atol=1e-5)
+    assert model.predict_sentiment(sentences).tolist() == before[0].tolist()
+    originals = {n: p for n, p in model.named_parameters()}
+    for name, tensor in served.named_parameters():
+        folded = name not in originals  # a Linear that had an adapter: its weight is its own copy, its bias shared
+        module, leaf = name.rsplit(".", 1)
+        source = originals[f"{module}.base_layer.{leaf}" if folded else name]
+        assert (tensor.data_ptr() == source.data_ptr()) != (folded and leaf == "weight"), name
+    assert served.tokenizer is model.tokenizer
+    single = SingleTaskModels({"sentiment": model})
+    assert isinstance(merged(single), SingleTaskModels) and merged(single).models["sentiment"] is not model
+    frozen = make_model(backbone_cache, tasks=["sentiment"], mode="frozen")
+    assert merged(frozen) is frozen  # nothing to fold: served as loaded
+
+
 def test_confusion_counts_sentiment_classes_from_the_file():
     from mtbert.app.service import confusion_from_predictions
 
