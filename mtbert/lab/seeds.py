@@ -73,16 +73,19 @@ def seed_study(
         raise ValueError(f"{variant} is not in results.json: build it first")
     keys = task_registry.metric_keys(tasks)
     recipe = recipe_fingerprint(variant, presets_dir)
-    study = read_seeds(assets_dir)
+    trained = {
+        str(seed): train_seed(variant, seed, tasks, data_dir, presets_dir, runs_dir)
+        for seed in seeds
+        if seed != shipped["seed"]
+    }
+    study = read_seeds(assets_dir)  # read after training: a study of other seeds in another process may have landed
     earlier = study.get(variant, {})
     entry: dict[str, Any] = {
         "recipe_sha256": recipe,
         "seeds": earlier.get("seeds", {}) if earlier.get("recipe_sha256") == recipe else {},
     }
     entry["seeds"][str(shipped["seed"])] = {k: shipped[k] for k in keys} | {"device": shipped.get("device", "cpu")}
-    for seed in seeds:
-        if seed != shipped["seed"]:
-            entry["seeds"][str(seed)] = train_seed(variant, seed, tasks, data_dir, presets_dir, runs_dir)
+    entry["seeds"] |= trained
     study[variant] = entry
     write_json_atomic(seeds_file(assets_dir), study)
     return entry

@@ -83,3 +83,24 @@ def test_seed_study_trains_a_multitask_preset_as_one_model(small_data, tmp_path)
     assert best["seed"] == 5 and not (runs / "tiny-multi-s5" / "tasks").exists()
     assert entry["seeds"]["5"] == {k: best[k] for k in ("sst_acc", "quora_acc", "sts_pearson")} | {"device": "cpu"}
     assert entry["seeds"]["1"] == {"sst_acc": 0.3, "quora_acc": 0.6, "sts_pearson": 0.1, "device": "cpu"}
+
+
+def test_a_seed_recorded_by_another_process_while_this_one_trains_is_kept(tmp_path, monkeypatch):
+    import mtbert.lab.seeds as seeds
+
+    presets, assets = tmp_path / "configs", tmp_path / "assets"
+    presets.mkdir()
+    assets.mkdir()
+    write_tiny(presets / "tiny-single.toml", tmp_path / "runs" / "tiny-single", mode="single")
+    (assets / "results.json").write_text(json.dumps({"tiny-single": {"sst_acc": 0.31, "seed": 1, "device": "cpu"}}))
+    recipe = recipe_fingerprint("tiny-single", presets)
+
+    def train_while_another_lands(variant, seed, *rest):
+        other = {"recipe_sha256": recipe, "seeds": {"1": {"sst_acc": 0.31}, "3": {"sst_acc": 0.4, "device": "cpu"}}}
+        (assets / "seeds.json").write_text(json.dumps({"tiny-single": other}))
+        return {"sst_acc": 0.2, "device": "cpu"}
+
+    monkeypatch.setattr(seeds, "train_seed", train_while_another_lands)
+    entry = seed_study("tiny-single", [2], ["sentiment"], assets, tmp_path, presets, tmp_path / "runs")
+    assert entry["seeds"]["3"] == {"sst_acc": 0.4, "device": "cpu"} and entry["seeds"]["2"]["sst_acc"] == 0.2
+    assert read_seeds(assets)["tiny-single"]["seeds"].keys() == {"1", "2", "3"}
