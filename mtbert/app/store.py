@@ -33,6 +33,9 @@ COST_KEYS = ("trainable_parameters", "train_seconds", "best_epoch")
 PRECISIONS = ("fp32", "int8")
 MAX_ADDED_DATASETS = 32  # uploads kept per server; the oldest upload goes first
 RECENT_KEPT = 16  # tables kept by ``recent``; the least recently used goes first
+# fp32 LoRA models kept with their adapters folded into private Linear weights (about 42 MB each for MiniLM-L6, three
+# times that for a single-task variant's three models); the least recently used one goes first.
+MERGED_KEPT = 8
 
 
 def merge_lora(model: MultitaskModel) -> MultitaskModel:
@@ -52,7 +55,9 @@ def merged(model: Model) -> Model:
     42 MB for a MiniLM-L6 model). An ensemble keeps its members' adapters: they share one base pass
     (``mtbert.fused``). A model without LoRA is itself."""
     if isinstance(model, SingleTaskModels):
-        return SingleTaskModels({task: merged(m) for task, m in model.models.items()})  # type: ignore[misc]
+        folded = {task: merged(m) for task, m in model.models.items()}
+        unchanged = all(folded[t] is m for t, m in model.models.items())
+        return model if unchanged else SingleTaskModels(folded)  # type: ignore[arg-type]
     if not isinstance(model, MultitaskModel):
         return model
     bases = {id(m.get_base_layer().weight) for m in model.modules() if isinstance(m, LoraLayer)}
@@ -94,6 +99,8 @@ class VariantStore:
         self.variants = {v.name: v for v in [*shipped, *discover_user_models(models, (v.name for v in shipped))]}
         self.cache = BackboneCache()
         self._models: dict[str, Model] = {}
+        self._merged: OrderedDict[str, Model] = OrderedDict()  # fp32 models with their adapters folded (``merged``)
+        self._as_loaded: set[str] = set()  # fp32 models with no adapter to fold
         self._batching: dict[str, BatchingModel] = {}
         self._remembered: dict[Hashable, Any] = {}
         self._recent: OrderedDict[Hashable, Any] = OrderedDict()
@@ -114,7 +121,8 @@ class VariantStore:
         return [v for v in self.variants.values() if v.error is not None]
 
     def model(self, name: str) -> Model:
-        """The loaded model of a variant (loaded once). Raises KeyError or CheckpointError with the reason."""
+        """The model a variant is served with: loaded once, and in fp32 with its LoRA adapters folded (``merged``;
+        kept for the last ``MERGED_KEPT`` variants used). Raises KeyError or CheckpointError with the reason."""
         variant = self.variants.get(name)
         if variant is None:
             raise KeyError(f"unknown variant {name!r}; available: {', '.join(v.name for v in self.usable())}")
@@ -124,11 +132,26 @@ class VariantStore:
             if name not in self._models:
                 try:
                     model = variant.load(self.cache)
-                    self._models[name] = quantized(model) if self.precision == "int8" else merged(model)
+                    self._models[name] = quantized(model) if self.precision == "int8" else model
                 except CheckpointError as err:
                     variant.error = str(err)
                     raise
-            return self._models[name]
+            loaded = self._models[name]
+            if self.precision == "int8":
+                return loaded
+            if name in self._merged:  # the fp32 model as served: adapters folded, for the last MERGED_KEPT used
+                self._merged.move_to_end(name)
+                return self._merged[name]
+            if name in self._as_loaded:
+                return loaded
+            served = merged(loaded)
+            if served is loaded:  # nothing to fold (an ensemble, a frozen backbone)
+                self._as_loaded.add(name)
+            else:
+                self._merged[name] = served
+                while len(self._merged) > MERGED_KEPT:
+                    self._merged.popitem(last=False)  # served again later, it is folded again (about a second)
+            return served
 
     def batching(self, name: str) -> BatchingModel:
         """The variant's model with concurrent one-input predictions batched together (see ``batching``)."""

@@ -136,6 +136,27 @@ def test_store_loads_once_and_reports_late_corruption(app_assets, tmp_path):
     assert json.loads((root / "hard_cases.json").read_text())["categories"] == store.hard_cases()["categories"]
 
 
+def test_store_serves_fp32_lora_models_folded_and_keeps_the_last_used(app_assets, monkeypatch):
+    from peft.tuners.lora import LoraLayer
+
+    from mtbert.app import store as store_module
+
+    monkeypatch.setattr(store_module, "MERGED_KEPT", 1)
+    store = VariantStore(app_assets)
+    served = store.model("multi-cross")
+    assert not any(isinstance(m, LoraLayer) for m in served.modules()) and store.model("multi-cross") is served
+    assert store.model("single-concat") is store.model("single-concat")  # frozen: nothing folded, served as loaded
+    sentences = ["a fine film", "dull and long"]
+    single = store.model("single-cross")  # folded too: multi-cross is no longer among the last MERGED_KEPT
+    assert store.model("multi-cross") is not served
+    assert (
+        store.model("multi-cross").predict_sentiment(sentences).tolist() == served.predict_sentiment(sentences).tolist()
+    )
+    assert store.model("single-cross") is not single
+    int8 = VariantStore(app_assets, precision="int8")
+    assert int8.model("multi-cross") is int8.model("multi-cross")
+
+
 def test_recent_makes_each_key_once_and_forgets_the_least_recently_used(app_assets, monkeypatch):
     from mtbert.app import store as store_module
 
