@@ -29,7 +29,6 @@ HELP = (
     "over both sentences)."
 )
 PLOTS = tuple(f"plot{i}" for i in range(MAX_COMPARE))
-HEADS = ["mean", "rollout", *(str(h) for h in range(12))]
 
 
 def compare(store: VariantStore, task: str, sentence_a: str, sentence_b: str, variants: list[str]) -> dict[str, Any]:
@@ -39,12 +38,22 @@ def compare(store: VariantStore, task: str, sentence_a: str, sentence_b: str, va
     task = SENTIMENT if task in ALL_TASKS else task
     results = {name: predict_with(store, task, sentence_a, sentence_b, name) for name in variants}
     views = {name: results[name].views[task][0] for name in variants}
+    deepest = max(v.attentions.shape[0] for v in views.values())
+    most_heads = max(v.attentions.shape[1] for v in views.values())
     out: dict[str, Any] = {
         "table": [[name, results[name].summary(task)] for name in variants],
         "line": disagreement(task, results),
         "views": views,
+        # the controls reach the deepest variant's last layer and the widest one's last head
+        "layer": gr.update(maximum=deepest, value=deepest),
+        "head": gr.update(choices=head_choices(most_heads), value="mean"),
     }
     return out | heads(views, None, "mean")
+
+
+def head_choices(n_heads: int) -> list[str]:
+    """The head control's choices: the mean, rollout and each head by number."""
+    return ["mean", "rollout", *(str(h) for h in range(n_heads))]
 
 
 def heads(views: dict[str, AttentionView], layer: int | None, head: str) -> dict[str, Any]:
@@ -104,13 +113,16 @@ def build(store: VariantStore, choices: list[tuple[str, str]]) -> CompareTab:
     views = gr.State({})
     with gr.Row():
         layer = gr.Slider(1, 6, value=6, step=1, label="Layer (the same for every variant)", elem_id="compare-layer")
-        head = gr.Dropdown(HEADS, value="mean", label="Head (the same for every variant)", elem_id="compare-head")
+        head = gr.Dropdown(
+            head_choices(12), value="mean", label="Head (the same for every variant)", elem_id="compare-head"
+        )
     with gr.Row():
         plots = [gr.Plot(visible=False) for _ in PLOTS]
-    outputs = dict(zip(("table", "line", "views", *PLOTS), (table, line, views, *plots), strict=True))
+    names = ("table", "line", "views", "layer", "head", *PLOTS)
+    outputs = dict(zip(names, (table, line, views, layer, head, *plots), strict=True))
     plot_outputs = dict(zip(PLOTS, plots, strict=True))
-    for control in (layer, head):
-        control.change(
+    for control in (layer, head):  # the user's own changes only: a Compare's updates redraw nothing
+        control.input(
             event(heads, None, plot_outputs),
             [views, layer, head],
             plots,

@@ -51,6 +51,10 @@ def test_compare_and_its_preset(store):
     out = compare.compare(store, "paraphrase", *PAIR, ["multi-cross", "single-cross"])
     assert [row[0] for row in out["table"]] == ["multi-cross", "single-cross"] and out["line"]
     assert out["plot0"]["visible"] and out["plot1"]["visible"] and not out["plot3"]["visible"]
+    layers = store.model("multi-cross").backbone.config.num_layers  # the test backbone is not 6 layers deep
+    assert out["layer"]["maximum"] == out["layer"]["value"] == layers != 6
+    heads = store.model("multi-cross").backbone.config.num_heads
+    assert out["head"]["choices"][-1] == str(heads - 1) and out["head"]["value"] == "mean"
     with pytest.raises(InputError, match="between 2 and 4"):
         compare.compare(store, "paraphrase", *PAIR, ["multi-cross"])
     assert compare.preset(store)["variants"] == ["single-concat", "single-cross"]
