@@ -9,7 +9,7 @@ import gradio as gr
 
 from mtbert.app.playground import predict_with
 from mtbert.app.plots import attention_figure
-from mtbert.app.service import ALL_TASKS, InputError, disagreement
+from mtbert.app.service import ALL_TASKS, InputError, disagreement, head_choices
 from mtbert.app.share import download_button
 from mtbert.app.store import VariantStore
 from mtbert.app.ui import SINGLE_TASKS, event
@@ -39,21 +39,16 @@ def compare(store: VariantStore, task: str, sentence_a: str, sentence_b: str, va
     results = {name: predict_with(store, task, sentence_a, sentence_b, name) for name in variants}
     views = {name: results[name].views[task][0] for name in variants}
     deepest = max(v.attentions.shape[0] for v in views.values())
-    most_heads = max(v.attentions.shape[1] for v in views.values())
+    widest = max(views.values(), key=lambda v: v.attentions.shape[1])
     out: dict[str, Any] = {
         "table": [[name, results[name].summary(task)] for name in variants],
         "line": disagreement(task, results),
         "views": views,
         # the controls reach the deepest variant's last layer and the widest one's last head
         "layer": gr.update(maximum=deepest, value=deepest),
-        "head": gr.update(choices=head_choices(most_heads), value="mean"),
+        "head": gr.update(choices=head_choices(widest), value="mean"),
     }
     return out | heads(views, None, "mean")
-
-
-def head_choices(n_heads: int) -> list[str]:
-    """The head control's choices: the mean, rollout and each head by number."""
-    return ["mean", "rollout", *(str(h) for h in range(n_heads))]
 
 
 def heads(views: dict[str, AttentionView], layer: int | None, head: str) -> dict[str, Any]:
@@ -114,7 +109,10 @@ def build(store: VariantStore, choices: list[tuple[str, str]]) -> CompareTab:
     with gr.Row():
         layer = gr.Slider(1, 6, value=6, step=1, label="Layer (the same for every variant)", elem_id="compare-layer")
         head = gr.Dropdown(
-            head_choices(12), value="mean", label="Head (the same for every variant)", elem_id="compare-head"
+            ["mean", "rollout", *(str(h) for h in range(12))],
+            value="mean",
+            label="Head (the same for every variant)",
+            elem_id="compare-head",
         )
     with gr.Row():
         plots = [gr.Plot(visible=False) for _ in PLOTS]
